@@ -1,0 +1,138 @@
+package chronicle
+
+import (
+	"context"
+	"encoding/json"
+	"time"
+)
+
+// Backend is the storage interface that backends implement: the service
+// provider interface beneath [Store]. Applications never call it; they hold a
+// [*Store], which validates every argument, assigns IDs and times, runs the
+// paging and watch loops and the notifier, and then calls the backend.
+//
+// # Stability
+//
+// Backend may gain methods in minor releases, as backends ship with Chronicle
+// (packages sqlite and postgres). Implement it outside this module only if
+// you accept that; run package storetest against your implementation.
+//
+// # Contract
+//
+// Every method may be called from many goroutines at once. Arguments arrive
+// validated. A method must not hold storage resources (connections, locks)
+// after it returns. Errors are returned as the chronicle sentinels where one
+// applies ([ErrConflict] via [Expectation.Check], [ErrVersionNotReached],
+// [ErrBusy], [ErrClosed]), wrapped with context otherwise.
+type Backend interface {
+	// Append writes p.Events to p.Stream atomically (see [Store.Append]):
+	// events whose keyed ID is already in the stream are dropped; when that
+	// leaves none, it succeeds and writes nothing whatever p.Expect is;
+	// otherwise p.Expect is checked against the stream's version inside the
+	// write transaction.
+	Append(ctx context.Context, p *AppendParams) (AppendResult, error)
+
+	// ReadStream returns up to p.Limit events of one stream after (or,
+	// backwards, before) p.From that pass p.Filter, in version order.
+	ReadStream(ctx context.Context, p *ReadStreamParams) ([]Event, error)
+
+	// ReadAll returns up to p.Limit events of the global stream after (or,
+	// backwards, before) p.From that pass p.Filter, in position order.
+	ReadAll(ctx context.Context, p *ReadAllParams) (ReadAllResult, error)
+
+	// StreamInfo describes one stream; a missing stream has version 0.
+	StreamInfo(ctx context.Context, stream string) (StreamInfo, error)
+
+	// Stats describes the whole store (Watchers is filled in by the Store).
+	Stats(ctx context.Context) (Stats, error)
+
+	// ListStreams returns up to p.Limit streams whose names start with
+	// p.Prefix and sort after p.After, in byte order of their names.
+	ListStreams(ctx context.Context, p *ListStreamsParams) ([]StreamInfo, error)
+
+	// SaveSnapshot stores s, replacing an older snapshot of the same stream
+	// and name; a snapshot older than the one stored is ignored. It fails
+	// with [ErrVersionNotReached] when s.Version (or s.Position, for the
+	// global stream) is beyond the stream's current end.
+	SaveSnapshot(ctx context.Context, s *Snapshot) error
+
+	// LoadSnapshot returns the latest snapshot of a stream ("" for the
+	// global stream) and name, and whether there is one.
+	LoadSnapshot(ctx context.Context, stream, name string) (Snapshot, bool, error)
+
+	// WatchChanges blocks until ctx is done, calling changed whenever events
+	// may have been committed by another process or store. Changes made
+	// through this backend need not be reported: the Store announces them.
+	// The Store runs it in one goroutine of its own.
+	WatchChanges(ctx context.Context, changed func())
+
+	// Close releases everything the backend owns. The Store calls it once,
+	// after every other call has returned.
+	Close() error
+}
+
+// PreparedEvent is an event ready to be stored: validated, with its ID and
+// time set.
+type PreparedEvent struct {
+	ID       string          // never empty
+	Keyed    bool            // ID came from the caller, so idempotency applies to it
+	Type     string          // never empty
+	Data     []byte          // may be empty
+	Metadata json.RawMessage // nil or a JSON object
+	Time     time.Time       // UTC
+}
+
+// AppendParams are the arguments of [Backend.Append].
+type AppendParams struct {
+	Stream string
+	Events []PreparedEvent // at least one; keyed IDs are unique within the batch
+	Expect Expectation
+}
+
+// AppendResult is what an append did.
+type AppendResult struct {
+	// Version is the stream's version after the append (its current
+	// version when nothing was written).
+	Version int64
+	// Positions are the global positions of the events written, in order;
+	// empty when every event was already in the stream.
+	Positions []Position
+}
+
+// ReadStreamParams are the arguments of [Backend.ReadStream].
+type ReadStreamParams struct {
+	Stream string
+	// From is exclusive: forwards, events with Version > From; backwards,
+	// events with Version < From, where 0 means from the end.
+	From      int64
+	Backwards bool
+	Limit     int // > 0
+	Filter    Filter
+}
+
+// ReadAllParams are the arguments of [Backend.ReadAll].
+type ReadAllParams struct {
+	// From is exclusive: forwards, events after From; backwards, events
+	// before From, where the zero Position means from the end.
+	From      Position
+	Backwards bool
+	Limit     int // > 0
+	Filter    Filter
+}
+
+// ReadAllResult is a page of the global stream.
+type ReadAllResult struct {
+	Events []Event
+	// Next is where a forward read continues: the position of the last
+	// event when the page is full, else the store's head as seen by the
+	// same read, so that a filtered watch never examines the events it
+	// skipped twice. Backwards reads leave it zero.
+	Next Position
+}
+
+// ListStreamsParams are the arguments of [Backend.ListStreams].
+type ListStreamsParams struct {
+	Prefix string
+	After  string
+	Limit  int // > 0
+}

@@ -1,0 +1,86 @@
+package chronicle
+
+import (
+	"bytes"
+	"encoding/json"
+	"time"
+	"unicode/utf8"
+)
+
+// Limits on names. They keep keys small and printable in every backend.
+const (
+	// MaxStreamNameLen is the longest stream name, in bytes.
+	MaxStreamNameLen = 256
+	// MaxTypeLen is the longest event type, in bytes.
+	MaxTypeLen = 256
+	// MaxIDLen is the longest event ID, in bytes.
+	MaxIDLen = 256
+	// DefaultSnapshotName is the snapshot name used when none is given.
+	DefaultSnapshotName = "default"
+)
+
+// EventData is an event as a caller writes it.
+type EventData struct {
+	// ID is an optional idempotency key, unique within the stream: an event
+	// whose ID is already in the stream is not written again (see
+	// [Store.Append]). When empty, the store assigns a time-ordered UUIDv7.
+	ID string
+	// Type names what happened, e.g. "OrderPlaced". Required.
+	Type string
+	// Data is the event's payload; any bytes, often JSON.
+	Data []byte
+	// Metadata is optional: a JSON object (e.g. {"tenant":{"id":"t1"}}),
+	// which filters can match on. Anything else is rejected.
+	Metadata json.RawMessage
+	// Time is when the event happened. When zero, the store uses the time of
+	// the append. It is stored and returned in UTC, to the nanosecond.
+	Time time.Time
+}
+
+// Event is an event as the store returns it.
+type Event struct {
+	Stream   string          // the stream it belongs to
+	Version  int64           // its place in the stream: 1, 2, 3, … without gaps
+	Position Position        // its place in the global stream
+	ID       string          // the caller's ID, or the UUIDv7 the store assigned
+	Type     string          // as written
+	Data     []byte          // as written (nil when written empty)
+	Metadata json.RawMessage // as written, or nil
+	Time     time.Time       // in UTC
+}
+
+// ValidateStreamName reports whether name can name a stream: 1 to
+// [MaxStreamNameLen] bytes of valid UTF-8 without control characters.
+func ValidateStreamName(name string) error {
+	return validateName("stream", name, MaxStreamNameLen)
+}
+
+func validateName(field, s string, max int) error {
+	if s == "" {
+		return invalid(field, "empty")
+	}
+	if len(s) > max {
+		return invalid(field, "%d bytes, longer than %d", len(s), max)
+	}
+	if !utf8.ValidString(s) {
+		return invalid(field, "not valid UTF-8")
+	}
+	for _, r := range s {
+		if r < 0x20 || (r >= 0x7f && r < 0xa0) || r == 0x2028 || r == 0x2029 {
+			return invalid(field, "control character %U", r)
+		}
+	}
+	return nil
+}
+
+// validateMetadata accepts nothing or a JSON object.
+func validateMetadata(field string, m json.RawMessage) error {
+	if len(m) == 0 {
+		return nil
+	}
+	t := bytes.TrimLeft(m, " \t\r\n")
+	if len(t) == 0 || t[0] != '{' || !json.Valid(m) {
+		return invalid(field, "metadata must be a JSON object")
+	}
+	return nil
+}

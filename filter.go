@@ -1,0 +1,273 @@
+package chronicle
+
+import (
+	"fmt"
+	"math"
+	"strings"
+)
+
+// Field is what a [Condition] looks at.
+type Field uint8
+
+// The fields a filter can match.
+const (
+	FieldStream   Field = iota + 1 // the event's stream name
+	FieldType                      // the event's type
+	FieldMetadata                  // a value inside the event's metadata, at Condition.Path
+)
+
+func (f Field) String() string {
+	switch f {
+	case FieldStream:
+		return "stream"
+	case FieldType:
+		return "type"
+	case FieldMetadata:
+		return "metadata"
+	}
+	return fmt.Sprintf("Field(%d)", uint8(f))
+}
+
+// Op is how a [Condition] compares.
+type Op uint8
+
+// The comparisons a filter can make.
+const (
+	OpEquals Op = iota + 1 // the field equals Values[0]
+	OpIn                   // the field equals one of Values
+	OpPrefix               // the field starts with Values[0] (streams only)
+)
+
+func (o Op) String() string {
+	switch o {
+	case OpEquals:
+		return "equals"
+	case OpIn:
+		return "in"
+	case OpPrefix:
+		return "prefix"
+	}
+	return fmt.Sprintf("Op(%d)", uint8(o))
+}
+
+// Limits on filters, so that a filter always becomes a bounded query.
+const (
+	// MaxFilterValues is the largest number of values one condition may list.
+	MaxFilterValues = 1000
+	// MaxMetadataPathDepth is the largest number of segments in a metadata path.
+	MaxMetadataPathDepth = 16
+)
+
+// Condition is one test of a [Filter], as plain data. Build one with
+// [StreamIs], [StreamIn], [StreamPrefix], [TypeIs], [TypeIn], [MetadataIs] or
+// [MetadataIn], or fill the fields directly and let the store validate them.
+type Condition struct {
+	Field Field
+	Op    Op
+	// Path is the dotted path inside the metadata object for
+	// [FieldMetadata], e.g. "tenant.id". Each segment is 1 to 64 of
+	// A–Z, a–z, 0–9, '_' and '-'. It must be empty for other fields.
+	Path string
+	// Values are compared with the field. Stream and type values are
+	// non-empty strings; metadata values are strings, booleans, integers or
+	// floats, and match JSON values of the same kind.
+	Values []any
+}
+
+// Filter selects events: an event passes when it meets every condition
+// (AND). An empty filter passes every event. Filters run inside the
+// database; values are always bound as query parameters.
+type Filter []Condition
+
+// StreamIs matches events of the stream name.
+func StreamIs(name string) Condition {
+	return Condition{Field: FieldStream, Op: OpEquals, Values: []any{name}}
+}
+
+// StreamIn matches events of any of the streams names.
+func StreamIn(names ...string) Condition {
+	return Condition{Field: FieldStream, Op: OpIn, Values: strs(names)}
+}
+
+// StreamPrefix matches events of streams whose names start with prefix.
+func StreamPrefix(prefix string) Condition {
+	return Condition{Field: FieldStream, Op: OpPrefix, Values: []any{prefix}}
+}
+
+// TypeIs matches events of type t.
+func TypeIs(t string) Condition {
+	return Condition{Field: FieldType, Op: OpEquals, Values: []any{t}}
+}
+
+// TypeIn matches events of any of the types.
+func TypeIn(types ...string) Condition {
+	return Condition{Field: FieldType, Op: OpIn, Values: strs(types)}
+}
+
+// MetadataIs matches events whose metadata holds v at the dotted path.
+func MetadataIs(path string, v any) Condition {
+	return Condition{Field: FieldMetadata, Op: OpEquals, Path: path, Values: []any{v}}
+}
+
+// MetadataIn matches events whose metadata holds one of values at the
+// dotted path.
+func MetadataIn(path string, values ...any) Condition {
+	return Condition{Field: FieldMetadata, Op: OpIn, Path: path, Values: values}
+}
+
+func strs(s []string) []any {
+	if s == nil {
+		return nil
+	}
+	out := make([]any, len(s))
+	for i, v := range s {
+		out[i] = v
+	}
+	return out
+}
+
+// Validate reports the first malformed condition: an unknown field or
+// operator, an empty value set, a value of the wrong kind, or a bad path.
+// Errors match [ErrInvalid]. Stores validate every filter before querying.
+func (f Filter) Validate() error {
+	for i, c := range f {
+		if err := c.validate(); err != nil {
+			return invalid(fmt.Sprintf("filter[%d]", i), "%v", err)
+		}
+	}
+	return nil
+}
+
+func (c Condition) validate() error {
+	switch c.Op {
+	case OpEquals, OpPrefix:
+		if len(c.Values) != 1 {
+			return fmt.Errorf("%s %s needs exactly one value, got %d", c.Field, c.Op, len(c.Values))
+		}
+	case OpIn:
+		if len(c.Values) == 0 {
+			return fmt.Errorf("%s in: empty value set", c.Field)
+		}
+		if len(c.Values) > MaxFilterValues {
+			return fmt.Errorf("%s in: %d values, more than %d", c.Field, len(c.Values), MaxFilterValues)
+		}
+	default:
+		return fmt.Errorf("unknown operator %s", c.Op)
+	}
+	switch c.Field {
+	case FieldStream, FieldType:
+		if c.Path != "" {
+			return fmt.Errorf("%s takes no path", c.Field)
+		}
+		if c.Op == OpPrefix && c.Field != FieldStream {
+			return fmt.Errorf("prefix applies to streams only")
+		}
+		for _, v := range c.Values {
+			s, ok := v.(string)
+			if !ok {
+				return fmt.Errorf("%s value %v (%T) is not a string", c.Field, v, v)
+			}
+			if err := validateName(c.Field.String(), s, MaxStreamNameLen); err != nil {
+				return fmt.Errorf("%s value %q: %v", c.Field, s, err.(*ValidationError).Reason)
+			}
+		}
+	case FieldMetadata:
+		if c.Op == OpPrefix {
+			return fmt.Errorf("prefix applies to streams only")
+		}
+		if _, err := ParseMetadataPath(c.Path); err != nil {
+			return err
+		}
+		for _, v := range c.Values {
+			if err := checkMetadataValue(v); err != nil {
+				return err
+			}
+		}
+	default:
+		return fmt.Errorf("unknown field %s", c.Field)
+	}
+	return nil
+}
+
+func checkMetadataValue(v any) error {
+	switch x := v.(type) {
+	case string, bool, int, int8, int16, int32, int64, uint8, uint16, uint32:
+		return nil
+	case uint:
+		if uint64(x) > math.MaxInt64 {
+			return fmt.Errorf("metadata value %d is out of range", x)
+		}
+		return nil
+	case uint64:
+		if x > math.MaxInt64 {
+			return fmt.Errorf("metadata value %d is out of range", x)
+		}
+		return nil
+	case float32:
+		return checkFloat(float64(x))
+	case float64:
+		return checkFloat(x)
+	}
+	return fmt.Errorf("metadata value %v has unsupported type %T (want string, bool, integer or float)", v, v)
+}
+
+func checkFloat(f float64) error {
+	if math.IsNaN(f) || math.IsInf(f, 0) {
+		return fmt.Errorf("metadata value %v is not a finite number", f)
+	}
+	return nil
+}
+
+// ParseMetadataPath splits a dotted metadata path ("tenant.id") into its
+// segments, checking each: 1 to 64 bytes of A–Z, a–z, 0–9, '_' and '-', at
+// most [MaxMetadataPathDepth] segments.
+func ParseMetadataPath(path string) ([]string, error) {
+	if path == "" {
+		return nil, fmt.Errorf("empty metadata path")
+	}
+	segs := strings.Split(path, ".")
+	if len(segs) > MaxMetadataPathDepth {
+		return nil, fmt.Errorf("metadata path %q is deeper than %d", path, MaxMetadataPathDepth)
+	}
+	for _, s := range segs {
+		if s == "" || len(s) > 64 {
+			return nil, fmt.Errorf("metadata path %q has an empty or overlong segment", path)
+		}
+		for i := 0; i < len(s); i++ {
+			c := s[i]
+			if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '_' || c == '-') {
+				return nil, fmt.Errorf("metadata path %q: segment %q has character %q", path, s, c)
+			}
+		}
+	}
+	return segs, nil
+}
+
+// NormalizeMetadataValue converts an integer or float filter value to int64
+// or float64, the two numeric kinds backends bind. Other values are returned
+// as they are. It assumes [Filter.Validate] passed.
+func NormalizeMetadataValue(v any) any {
+	switch x := v.(type) {
+	case int:
+		return int64(x)
+	case int8:
+		return int64(x)
+	case int16:
+		return int64(x)
+	case int32:
+		return int64(x)
+	case uint8:
+		return int64(x)
+	case uint16:
+		return int64(x)
+	case uint32:
+		return int64(x)
+	case uint:
+		return int64(x)
+	case uint64:
+		return int64(x)
+	case float32:
+		return float64(x)
+	}
+	return v
+}

@@ -1,0 +1,109 @@
+package chronicle
+
+import (
+	"context"
+	"fmt"
+	"iter"
+	"strings"
+	"time"
+)
+
+// StreamInfo describes one stream.
+type StreamInfo struct {
+	Stream    string
+	Version   int64     // its current version; 0 when it has no events
+	Events    int64     // how many events it holds (equal to Version)
+	FirstTime time.Time // Time of its first event; zero when empty
+	LastTime  time.Time // Time of its last event; zero when empty
+}
+
+// Stats describes a whole store.
+type Stats struct {
+	Events   int64    // events in all streams
+	Streams  int64    // streams with at least one event
+	Head     Position // position of the last event committed; zero when empty
+	Watchers int64    // watches running on this Store now
+}
+
+// StreamInfo returns the metrics of stream. A stream that does not exist has
+// version 0 and zero times.
+func (s *Store) StreamInfo(ctx context.Context, stream string) (StreamInfo, error) {
+	if err := ValidateStreamName(stream); err != nil {
+		return StreamInfo{}, err
+	}
+	info, err := call(s, func() (StreamInfo, error) { return s.b.StreamInfo(ctx, stream) })
+	if err != nil {
+		return StreamInfo{}, fmt.Errorf("chronicle: stream info %q: %w", stream, err)
+	}
+	info.Stream = stream
+	return info, nil
+}
+
+// Stats returns the store's metrics.
+func (s *Store) Stats(ctx context.Context) (Stats, error) {
+	st, err := call(s, func() (Stats, error) { return s.b.Stats(ctx) })
+	if err != nil {
+		return Stats{}, fmt.Errorf("chronicle: stats: %w", err)
+	}
+	st.Watchers = s.watchers.Load()
+	return st, nil
+}
+
+// ListStreamsOptions shape [Store.ListStreams].
+type ListStreamsOptions struct {
+	// Prefix keeps only streams whose names start with it; "" keeps all.
+	Prefix string
+	// After starts the listing after this name (exclusive), to resume a
+	// listing that stopped early.
+	After string
+	// Limit caps the number of streams returned; 0 means no limit.
+	Limit int
+}
+
+// ListStreams returns the streams that hold events, in byte order of their
+// names, with their metrics. Like [Store.Read] it pages internally and holds
+// nothing while the loop body runs.
+func (s *Store) ListStreams(ctx context.Context, opts *ListStreamsOptions) iter.Seq2[StreamInfo, error] {
+	var o ListStreamsOptions
+	if opts != nil {
+		o = *opts
+	}
+	return func(yield func(StreamInfo, error) bool) {
+		if o.Limit < 0 {
+			yield(StreamInfo{}, invalid("ListStreamsOptions.Limit", "negative (%d)", o.Limit))
+			return
+		}
+		if strings.ContainsRune(o.Prefix, 0) || len(o.Prefix) > MaxStreamNameLen {
+			yield(StreamInfo{}, invalid("ListStreamsOptions.Prefix", "not a stream name prefix"))
+			return
+		}
+		after, left := o.After, o.Limit
+		for {
+			n := s.pageSize
+			if o.Limit > 0 && left < n {
+				n = left
+			}
+			page, err := call(s, func() ([]StreamInfo, error) {
+				return s.b.ListStreams(ctx, &ListStreamsParams{Prefix: o.Prefix, After: after, Limit: n})
+			})
+			if err != nil {
+				yield(StreamInfo{}, fmt.Errorf("chronicle: list streams: %w", err))
+				return
+			}
+			for _, info := range page {
+				if !yield(info, nil) {
+					return
+				}
+			}
+			if o.Limit > 0 {
+				if left -= len(page); left == 0 {
+					return
+				}
+			}
+			if len(page) < n {
+				return
+			}
+			after = page[len(page)-1].Stream
+		}
+	}
+}

@@ -1,0 +1,241 @@
+package sqlite
+
+import (
+	"context"
+	"fmt"
+	"strings"
+
+	"github.com/chronicle-go/chronicle"
+	"github.com/ncruces/go-sqlite3"
+)
+
+// rowsPerInsert is how many events one INSERT statement writes; keysPerLookup
+// how many IDs one idempotency look-up checks.
+const (
+	rowsPerInsert = 100
+	keysPerLookup = 100
+)
+
+// insertSQL and lookupSQL hold the statement text for each row count, built
+// on first use; they are only touched with the writer lock held.
+type writerSQL struct {
+	insert [rowsPerInsert + 1]string
+	lookup [keysPerLookup + 1]string
+}
+
+func (s *writerSQL) insertFor(n int) string {
+	if s.insert[n] == "" {
+		// OR ROLLBACK: a constraint failure ends the whole transaction (as
+		// an append must anyway), which spares SQLite a statement journal
+		// for multi-row statements.
+		s.insert[n] = "INSERT OR ROLLBACK INTO events (position, stream, version, type, data, meta, id, keyed, ts) VALUES " +
+			repeatJoin("(?, ?, ?, ?, ?, ?, ?, ?, ?)", n)
+	}
+	return s.insert[n]
+}
+
+func (s *writerSQL) lookupFor(n int) string {
+	if s.lookup[n] == "" {
+		s.lookup[n] = "SELECT id FROM events WHERE keyed = 1 AND stream = ? AND id IN (" + repeatJoin("?", n) + ")"
+	}
+	return s.lookup[n]
+}
+
+func repeatJoin(s string, n int) string {
+	var b strings.Builder
+	for i := range n {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		b.WriteString(s)
+	}
+	return b.String()
+}
+
+const (
+	sqlStreamVersion = "SELECT version FROM streams WHERE name = ?"
+	sqlHead          = "SELECT max(position) FROM events"
+	sqlUpsertStream  = "INSERT INTO streams (name, version, first_ts, last_ts) VALUES (?, ?, ?, ?) " +
+		"ON CONFLICT (name) DO UPDATE SET version = excluded.version, last_ts = excluded.last_ts"
+)
+
+// Append implements [chronicle.Backend.Append] in one BEGIN IMMEDIATE
+// transaction on the writer connection.
+func (b *Backend) Append(ctx context.Context, p *chronicle.AppendParams) (chronicle.AppendResult, error) {
+	var res chronicle.AppendResult
+	err := b.write(ctx, func(w *conn) (bool, error) {
+		var err error
+		res, err = b.appendTx(w, p)
+		return len(res.Positions) > 0, err
+	})
+	return res, err
+}
+
+// write runs fn in a write transaction on the writer connection, committing
+// when fn returns true and rolling back otherwise.
+func (b *Backend) write(ctx context.Context, fn func(w *conn) (commit bool, err error)) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	b.wmu.Lock()
+	defer b.wmu.Unlock()
+	w := b.writer
+	w.c.SetInterrupt(ctx)
+	defer w.c.SetInterrupt(context.Background())
+	if err := w.exec("BEGIN IMMEDIATE"); err != nil {
+		return interpret(ctx, err)
+	}
+	commit, err := fn(w)
+	if err == nil && commit {
+		err = w.exec("COMMIT")
+	}
+	if !w.c.GetAutocommit() {
+		// Roll back even when ctx is done: use a fresh interrupt context.
+		w.c.SetInterrupt(context.Background())
+		if rerr := w.exec("ROLLBACK"); rerr != nil && err == nil {
+			err = rerr
+		}
+	}
+	return interpret(ctx, err)
+}
+
+func (b *Backend) appendTx(w *conn, p *chronicle.AppendParams) (chronicle.AppendResult, error) {
+	var cur int64
+	if _, err := w.row(sqlStreamVersion, []*int64{&cur}, p.Stream); err != nil {
+		return chronicle.AppendResult{}, fmt.Errorf("read version: %w", err)
+	}
+	events, err := b.dropExisting(w, p.Stream, p.Events)
+	if err != nil {
+		return chronicle.AppendResult{}, err
+	}
+	if len(events) == 0 {
+		return chronicle.AppendResult{Version: cur}, nil
+	}
+	if err := p.Expect.Check(p.Stream, cur); err != nil {
+		return chronicle.AppendResult{}, err
+	}
+	var head int64
+	if _, err := w.row(sqlHead, []*int64{&head}); err != nil {
+		return chronicle.AppendResult{}, fmt.Errorf("read head: %w", err)
+	}
+	positions := make([]chronicle.Position, len(events))
+	for start := 0; start < len(events); start += rowsPerInsert {
+		chunk := events[start:min(start+rowsPerInsert, len(events))]
+		st, err := w.prep(b.sql.insertFor(len(chunk)))
+		if err != nil {
+			return chronicle.AppendResult{}, err
+		}
+		for i := range chunk {
+			e := &chunk[i]
+			n := start + i
+			pos := head + int64(n) + 1
+			positions[n] = chronicle.At(uint64(pos))
+			k := i * 9
+			err = bindEvent(st, k, pos, p.Stream, cur+int64(n)+1, e)
+			if err != nil {
+				done(st)
+				return chronicle.AppendResult{}, err
+			}
+		}
+		err = st.Exec()
+		done(st)
+		if err != nil {
+			return chronicle.AppendResult{}, fmt.Errorf("insert events: %w", err)
+		}
+	}
+	version := cur + int64(len(events))
+	first := events[0].Time.UnixNano()
+	last := events[len(events)-1].Time.UnixNano()
+	if err := w.exec(sqlUpsertStream, p.Stream, version, first, last); err != nil {
+		return chronicle.AppendResult{}, fmt.Errorf("update stream: %w", err)
+	}
+	return chronicle.AppendResult{Version: version, Positions: positions}, nil
+}
+
+func bindEvent(st *sqlite3.Stmt, k int, pos int64, stream string, version int64, e *chronicle.PreparedEvent) error {
+	data := e.Data
+	if data == nil {
+		data = []byte{}
+	}
+	keyed := int64(0)
+	if e.Keyed {
+		keyed = 1
+	}
+	errs := [...]error{
+		st.BindInt64(k+1, pos),
+		st.BindText(k+2, stream),
+		st.BindInt64(k+3, version),
+		st.BindText(k+4, e.Type),
+		st.BindBlob(k+5, data),
+		bindMeta(st, k+6, e.Metadata),
+		st.BindText(k+7, e.ID),
+		st.BindInt64(k+8, keyed),
+		st.BindInt64(k+9, e.Time.UnixNano()),
+	}
+	for _, err := range errs {
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func bindMeta(st *sqlite3.Stmt, i int, m []byte) error {
+	if len(m) == 0 {
+		return st.BindNull(i)
+	}
+	return st.BindRawText(i, m)
+}
+
+// dropExisting removes the events whose keyed IDs are already in stream.
+func (b *Backend) dropExisting(w *conn, stream string, events []chronicle.PreparedEvent) ([]chronicle.PreparedEvent, error) {
+	keys := make([]string, 0, len(events))
+	for i := range events {
+		if events[i].Keyed {
+			keys = append(keys, events[i].ID)
+		}
+	}
+	if len(keys) == 0 {
+		return events, nil
+	}
+	var found map[string]struct{}
+	for start := 0; start < len(keys); start += keysPerLookup {
+		chunk := keys[start:min(start+keysPerLookup, len(keys))]
+		st, err := w.prep(b.sql.lookupFor(len(chunk)))
+		if err != nil {
+			return nil, err
+		}
+		if err := st.BindText(1, stream); err != nil {
+			done(st)
+			return nil, err
+		}
+		for i, k := range chunk {
+			if err := st.BindText(i+2, k); err != nil {
+				done(st)
+				return nil, err
+			}
+		}
+		for st.Step() {
+			if found == nil {
+				found = make(map[string]struct{})
+			}
+			found[st.ColumnText(0)] = struct{}{}
+		}
+		err = st.Err()
+		done(st)
+		if err != nil {
+			return nil, fmt.Errorf("look up event IDs: %w", err)
+		}
+	}
+	if len(found) == 0 {
+		return events, nil
+	}
+	kept := make([]chronicle.PreparedEvent, 0, len(events)-len(found))
+	for _, e := range events {
+		if _, dup := found[e.ID]; dup && e.Keyed {
+			continue
+		}
+		kept = append(kept, e)
+	}
+	return kept, nil
+}

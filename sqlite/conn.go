@@ -1,0 +1,161 @@
+package sqlite
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/chronicle-go/chronicle"
+	"github.com/ncruces/go-sqlite3"
+)
+
+// maxCachedStmts bounds each connection's statement cache; filters make
+// statements of many shapes.
+const maxCachedStmts = 256
+
+// conn is one SQLite connection with its cache of prepared statements. It is
+// used by one goroutine at a time.
+type conn struct {
+	c     *sqlite3.Conn
+	stmts map[string]*sqlite3.Stmt
+}
+
+func newConn(c *sqlite3.Conn) *conn {
+	return &conn{c: c, stmts: make(map[string]*sqlite3.Stmt)}
+}
+
+// prep returns the prepared statement for query, reset and with its bindings
+// cleared, preparing it on first use.
+func (c *conn) prep(query string) (*sqlite3.Stmt, error) {
+	if st, ok := c.stmts[query]; ok {
+		return st, nil
+	}
+	if len(c.stmts) >= maxCachedStmts {
+		c.dropStmts()
+	}
+	st, _, err := c.c.PrepareFlags(query, sqlite3.PREPARE_PERSISTENT)
+	if err != nil {
+		return nil, err
+	}
+	c.stmts[query] = st
+	return st, nil
+}
+
+// done resets st after use so it holds no read lock.
+func done(st *sqlite3.Stmt) {
+	_ = st.Reset()
+	_ = st.ClearBindings()
+}
+
+func (c *conn) dropStmts() {
+	for q, st := range c.stmts {
+		_ = st.Close()
+		delete(c.stmts, q)
+	}
+}
+
+// exec runs a statement that returns no rows.
+func (c *conn) exec(query string, args ...any) error {
+	st, err := c.prep(query)
+	if err != nil {
+		return err
+	}
+	defer done(st)
+	if err := bind(st, args...); err != nil {
+		return err
+	}
+	return st.Exec()
+}
+
+// int64s runs a query that returns one row with integer columns (NULL reads
+// as 0). ok is false when it returns no row.
+func (c *conn) row(query string, dest []*int64, args ...any) (ok bool, err error) {
+	st, err := c.prep(query)
+	if err != nil {
+		return false, err
+	}
+	defer done(st)
+	if err := bind(st, args...); err != nil {
+		return false, err
+	}
+	if !st.Step() {
+		return false, st.Err()
+	}
+	for i, d := range dest {
+		*d = st.ColumnInt64(i)
+	}
+	return true, nil
+}
+
+func (c *conn) close() error {
+	c.dropStmts()
+	return c.c.Close()
+}
+
+// bind binds args to st's parameters 1..n.
+func bind(st *sqlite3.Stmt, args ...any) error {
+	for i, a := range args {
+		if err := bindOne(st, i+1, a); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func bindOne(st *sqlite3.Stmt, i int, a any) error {
+	switch v := a.(type) {
+	case nil:
+		return st.BindNull(i)
+	case string:
+		return st.BindText(i, v)
+	case []byte:
+		if v == nil {
+			v = []byte{}
+		}
+		return st.BindBlob(i, v)
+	case int64:
+		return st.BindInt64(i, v)
+	case int:
+		return st.BindInt64(i, int64(v))
+	case float64:
+		return st.BindFloat(i, v)
+	case bool:
+		return st.BindBool(i, v)
+	}
+	return fmt.Errorf("sqlite: cannot bind %T", a)
+}
+
+// pool is a fixed set of read-only connections.
+type pool struct {
+	ch chan *conn
+}
+
+func (p *pool) get(ctx context.Context) (*conn, error) {
+	select {
+	case c := <-p.ch:
+		c.c.SetInterrupt(ctx)
+		return c, nil
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+}
+
+func (p *pool) put(c *conn) {
+	c.c.SetInterrupt(context.Background())
+	p.ch <- c
+}
+
+// interpret turns SQLite errors into chronicle errors where one applies, and
+// into the context's error when a call was interrupted by its context.
+func interpret(ctx context.Context, err error) error {
+	if err == nil {
+		return nil
+	}
+	if errors.Is(err, sqlite3.INTERRUPT) && ctx.Err() != nil {
+		return ctx.Err()
+	}
+	if errors.Is(err, sqlite3.BUSY) || errors.Is(err, sqlite3.LOCKED) {
+		return fmt.Errorf("%w: %v", chronicle.ErrBusy, err)
+	}
+	return err
+}

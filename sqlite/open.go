@@ -1,0 +1,383 @@
+// Package sqlite is Chronicle's embedded, serverless backend: an event store
+// in one SQLite file, or in memory.
+//
+//	store, err := sqlite.Open(ctx, "events.db", nil) // or "" for in-memory
+//	if err != nil { … }
+//	defer store.Close()
+//
+// # How it uses SQLite
+//
+// The database runs in WAL mode with synchronous=NORMAL, a 16 MiB page cache
+// per connection and a busy timeout. Every write goes through one writer
+// connection and a BEGIN IMMEDIATE transaction, so expectations and
+// idempotency are checked inside the transaction that writes. Reads use a
+// pool of read-only connections, which WAL lets run beside the writer. A
+// dedicated notifier connection checks PRAGMA data_version every
+// PollInterval to notice appends by other processes; appends through the
+// store itself wake watchers at once.
+//
+// Several processes may open one file at once: appends stay correct (SQLite
+// serializes writers and each append re-checks the stream's version in its
+// transaction), and each process's watchers see the others' events.
+//
+// # Durability
+//
+// With synchronous=NORMAL in WAL mode a committed append survives a crash of
+// the process; after a power loss the last commits may be lost, but the file
+// is never corrupt.
+//
+// # Schema
+//
+// The schema is versioned with SQLite's application_id and user_version and
+// migrated on Open from migrations embedded in the package. A file that is
+// not a Chronicle store, or was written by a newer schema, fails to open with
+// chronicle.ErrIncompatible and is left untouched.
+//
+// The driver is github.com/ncruces/go-sqlite3 (SQLite compiled to Go; no
+// cgo), used through its direct API rather than database/sql.
+package sqlite
+
+import (
+	"context"
+	"crypto/rand"
+	"embed"
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"net/url"
+	"os"
+	"path"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/chronicle-go/chronicle"
+	"github.com/ncruces/go-sqlite3"
+	_ "github.com/ncruces/go-sqlite3/vfs/mvcc" // private in-memory databases
+)
+
+// ApplicationID marks a SQLite file as a Chronicle store (PRAGMA
+// application_id): "Chr" followed by 1.
+const ApplicationID = 0x43687231
+
+//go:embed migrations/*.sql
+var migrationFS embed.FS
+
+// Backend is the SQLite implementation of [chronicle.Backend]. Most programs
+// use [Open], which returns a ready [*chronicle.Store].
+type Backend struct {
+	opts   Options
+	log    *slog.Logger
+	path   string // "" when in memory
+	memory bool
+
+	wmu    sync.Mutex // serializes the writer connection
+	writer *conn      // guarded by wmu
+	sql    writerSQL  // guarded by wmu
+
+	readers pool
+	nreader int
+
+	notifier *conn // nil in memory: no other process can write there
+}
+
+var _ chronicle.Backend = (*Backend)(nil)
+
+// Open opens (creating when missing) the event store at path and returns
+// it as a [*chronicle.Store]. An empty path or ":memory:" gives a private
+// in-memory store that lives until Close and is shared with nothing else.
+// opts may be nil.
+func Open(ctx context.Context, path string, opts *Options) (*chronicle.Store, error) {
+	b, err := OpenBackend(ctx, path, opts)
+	if err != nil {
+		return nil, err
+	}
+	st, err := chronicle.New(b, &chronicle.Options{Logger: b.log, PageSize: b.opts.PageSize})
+	if err != nil {
+		_ = b.Close()
+		return nil, err
+	}
+	return st, nil
+}
+
+// OpenBackend is [Open] without the [chronicle.Store] around it, for
+// wrapping with chronicle.New.
+func OpenBackend(ctx context.Context, path string, opts *Options) (*Backend, error) {
+	o, err := opts.withDefaults()
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: %w: %v", chronicle.ErrInvalid, err)
+	}
+	b := &Backend{opts: o, log: o.Logger}
+	if err := b.open(ctx, path); err != nil {
+		_ = b.Close()
+		return nil, err
+	}
+	return b, nil
+}
+
+func (b *Backend) open(ctx context.Context, file string) error {
+	var rwURI, roURI string
+	if file == "" || file == ":memory:" {
+		b.memory = true
+		u := url.URL{Scheme: "file", OmitHost: true, Path: "/chronicle-" + rand.Text(), RawQuery: "vfs=mvcc"}
+		rwURI, roURI = u.String(), u.String()
+	} else {
+		b.path = file
+		if err := createFile(file, b.opts.FileMode); err != nil {
+			return fmt.Errorf("sqlite: create %s: %w", file, err)
+		}
+		u := url.URL{Scheme: "file", OmitHost: true, Path: file}
+		rwURI = u.String()
+		u.RawQuery = "mode=ro"
+		roURI = u.String()
+	}
+
+	w, err := b.connect(ctx, rwURI, sqlite3.OPEN_READWRITE|sqlite3.OPEN_CREATE|sqlite3.OPEN_URI)
+	if err != nil {
+		return err
+	}
+	b.writer = w
+	if err := b.checkAndMigrate(ctx, w); err != nil {
+		return err
+	}
+
+	b.readers.ch = make(chan *conn, b.opts.ReadConns)
+	for range b.opts.ReadConns {
+		r, err := b.connect(ctx, roURI, sqlite3.OPEN_READONLY|sqlite3.OPEN_URI)
+		if err != nil {
+			return err
+		}
+		b.readers.ch <- r
+		b.nreader++
+	}
+	if !b.memory {
+		n, err := b.connect(ctx, roURI, sqlite3.OPEN_READONLY|sqlite3.OPEN_URI)
+		if err != nil {
+			return err
+		}
+		b.notifier = n
+	}
+	b.log.Debug("chronicle sqlite store opened", "path", b.path, "memory", b.memory, "readers", b.opts.ReadConns)
+	return nil
+}
+
+// createFile creates a missing database file with mode, so that SQLite
+// does not create it with the process's default permissions.
+func createFile(name string, mode os.FileMode) error {
+	f, err := os.OpenFile(name, os.O_RDWR|os.O_CREATE|os.O_EXCL, mode)
+	if errors.Is(err, fs.ErrExist) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	return f.Close()
+}
+
+// connect opens one connection and sets the per-connection pragmas that do
+// not change the file.
+func (b *Backend) connect(ctx context.Context, uri string, flags sqlite3.OpenFlag) (*conn, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	c, err := sqlite3.OpenFlags(uri, flags)
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: open: %w", err)
+	}
+	if err := c.BusyTimeout(b.opts.BusyTimeout); err != nil {
+		_ = c.Close()
+		return nil, fmt.Errorf("sqlite: busy timeout: %w", err)
+	}
+	pragmas := "PRAGMA cache_size = -" + strconv.Itoa(b.opts.CacheSizeKiB) + "; PRAGMA temp_store = MEMORY;"
+	if err := c.Exec(pragmas); err != nil {
+		_ = c.Close()
+		return nil, fmt.Errorf("sqlite: configure: %w", err)
+	}
+	return newConn(c), nil
+}
+
+type migration struct {
+	version int
+	name    string
+	sql     string
+}
+
+func migrations() ([]migration, error) {
+	entries, err := fs.ReadDir(migrationFS, "migrations")
+	if err != nil {
+		return nil, err
+	}
+	var ms []migration
+	for _, e := range entries {
+		num, _, ok := strings.Cut(e.Name(), "_")
+		v, err := strconv.Atoi(num)
+		if !ok || err != nil {
+			return nil, fmt.Errorf("sqlite: bad migration name %q", e.Name())
+		}
+		body, err := fs.ReadFile(migrationFS, path.Join("migrations", e.Name()))
+		if err != nil {
+			return nil, err
+		}
+		ms = append(ms, migration{version: v, name: e.Name(), sql: string(body)})
+	}
+	sort.Slice(ms, func(i, j int) bool { return ms[i].version < ms[j].version })
+	for i, m := range ms {
+		if m.version != i+1 {
+			return nil, fmt.Errorf("sqlite: migrations not numbered 1..n at %q", m.name)
+		}
+	}
+	return ms, nil
+}
+
+// SchemaVersion is the schema version this package writes (PRAGMA
+// user_version).
+func SchemaVersion() int {
+	ms, _ := migrations()
+	return len(ms)
+}
+
+// checkAndMigrate refuses files that are not Chronicle stores or are newer
+// than this package, before changing anything in them; then it switches the
+// file to WAL and applies missing migrations in one transaction.
+func (b *Backend) checkAndMigrate(ctx context.Context, w *conn) error {
+	ms, err := migrations()
+	if err != nil {
+		return err
+	}
+	appID, userVersion, objects, err := b.identify(w)
+	if err != nil {
+		return err
+	}
+	if err := compatible(appID, userVersion, objects, len(ms)); err != nil {
+		return err
+	}
+
+	mode := "WAL"
+	if b.memory {
+		mode = "MEMORY" // the mvcc VFS gives readers their own snapshots already
+	}
+	if err := w.c.Exec("PRAGMA journal_mode = " + mode + "; PRAGMA synchronous = NORMAL;"); err != nil {
+		return fmt.Errorf("sqlite: configure writer: %w", interpret(ctx, err))
+	}
+
+	w.c.SetInterrupt(ctx)
+	defer w.c.SetInterrupt(context.Background())
+	if err := w.exec("BEGIN IMMEDIATE"); err != nil {
+		return fmt.Errorf("sqlite: migrate: %w", interpret(ctx, err))
+	}
+	commit := false
+	defer func() {
+		if !commit {
+			_ = w.exec("ROLLBACK")
+		}
+	}()
+	// Another process may have migrated meanwhile: look again inside the
+	// write transaction.
+	appID, userVersion, objects, err = b.identify(w)
+	if err != nil {
+		return err
+	}
+	if err := compatible(appID, userVersion, objects, len(ms)); err != nil {
+		return err
+	}
+	for _, m := range ms[userVersion:] {
+		if err := w.c.Exec(m.sql); err != nil {
+			return fmt.Errorf("sqlite: migration %s: %w", m.name, err)
+		}
+		level := slog.LevelInfo
+		if b.memory {
+			level = slog.LevelDebug
+		}
+		b.log.Log(ctx, level, "chronicle sqlite schema migrated", "path", b.path, "migration", m.name)
+	}
+	if err := w.c.Exec(fmt.Sprintf("PRAGMA application_id = %d; PRAGMA user_version = %d;", ApplicationID, len(ms))); err != nil {
+		return fmt.Errorf("sqlite: migrate: %w", err)
+	}
+	if err := w.exec("COMMIT"); err != nil {
+		return fmt.Errorf("sqlite: migrate: %w", interpret(ctx, err))
+	}
+	commit = true
+	return nil
+}
+
+func (b *Backend) identify(w *conn) (appID, userVersion, objects int64, err error) {
+	if _, err = w.row("PRAGMA application_id", []*int64{&appID}); err == nil {
+		if _, err = w.row("PRAGMA user_version", []*int64{&userVersion}); err == nil {
+			_, err = w.row("SELECT count(*) FROM sqlite_schema", []*int64{&objects})
+		}
+	}
+	if err != nil {
+		if errors.Is(err, sqlite3.NOTADB) {
+			return 0, 0, 0, fmt.Errorf("sqlite: %s: %w: not a SQLite database", b.path, chronicle.ErrIncompatible)
+		}
+		return 0, 0, 0, fmt.Errorf("sqlite: %s: read schema: %w", b.path, err)
+	}
+	return appID, userVersion, objects, nil
+}
+
+func compatible(appID, userVersion, objects int64, latest int) error {
+	switch {
+	case appID == 0 && userVersion == 0 && objects == 0:
+		return nil // a new, empty database
+	case appID != ApplicationID:
+		return fmt.Errorf("sqlite: %w: not a Chronicle database (application_id %#x)", chronicle.ErrIncompatible, appID)
+	case userVersion > int64(latest):
+		return fmt.Errorf("sqlite: %w: schema version %d is newer than this version of Chronicle supports (%d)",
+			chronicle.ErrIncompatible, userVersion, latest)
+	}
+	return nil
+}
+
+// Close closes every connection. The Store calls it once no other call is
+// running.
+func (b *Backend) Close() error {
+	var errs []error
+	if b.notifier != nil {
+		errs = append(errs, b.notifier.close())
+		b.notifier = nil
+	}
+	for ; b.nreader > 0; b.nreader-- {
+		errs = append(errs, (<-b.readers.ch).close())
+	}
+	if b.writer != nil {
+		errs = append(errs, b.writer.close())
+		b.writer = nil
+	}
+	return errors.Join(errs...)
+}
+
+// WatchChanges polls PRAGMA data_version on the notifier connection every
+// PollInterval and calls changed when another connection committed.
+func (b *Backend) WatchChanges(ctx context.Context, changed func()) {
+	if b.notifier == nil {
+		<-ctx.Done()
+		return
+	}
+	var last int64
+	check := func() bool {
+		var v int64
+		if _, err := b.notifier.row("PRAGMA data_version", []*int64{&v}); err != nil {
+			b.log.Warn("chronicle sqlite: change check failed", "err", err)
+			return false
+		}
+		moved := v != last
+		last = v
+		return moved
+	}
+	check()
+	t := time.NewTicker(b.opts.PollInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			if check() {
+				changed()
+			}
+		}
+	}
+}

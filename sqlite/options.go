@@ -1,0 +1,90 @@
+package sqlite
+
+import (
+	"fmt"
+	"log/slog"
+	"os"
+	"runtime"
+	"time"
+)
+
+// Defaults of [Options].
+const (
+	DefaultCacheSizeKiB = 16384                 // 16 MiB page cache per connection
+	DefaultBusyTimeout  = 5 * time.Second       // how long a write waits for another process's lock
+	DefaultPollInterval = 50 * time.Millisecond // how often changes by other processes are checked
+	DefaultFileMode     = os.FileMode(0o600)    // permissions of a new database file
+	maxReadConns        = 64                    // upper bound on Options.ReadConns
+	minPollInterval     = 1 * time.Millisecond  // lower bound on Options.PollInterval
+	maxPollInterval     = 1 * time.Minute       // upper bound on Options.PollInterval
+	maxBusyTimeout      = 10 * time.Minute      // upper bound on Options.BusyTimeout
+)
+
+// Options configure [Open]. The zero value (or nil) gives the defaults,
+// which are the tuning the embedded store is measured with.
+type Options struct {
+	// ReadConns is the size of the pool of read-only connections that serve
+	// Read, ReadAll, Watch and the metrics. Zero means max(4, GOMAXPROCS).
+	ReadConns int
+	// CacheSizeKiB is the SQLite page cache of each connection, in KiB.
+	// Zero means DefaultCacheSizeKiB.
+	CacheSizeKiB int
+	// BusyTimeout is how long a call waits for a lock held by another
+	// process before it fails with chronicle.ErrBusy. Zero means
+	// DefaultBusyTimeout.
+	BusyTimeout time.Duration
+	// PollInterval is how often the notifier checks whether another
+	// process changed the file (one PRAGMA data_version on its own
+	// connection, whatever the number of watchers). Appends through this
+	// store wake watchers at once and do not wait for it. Zero means
+	// DefaultPollInterval.
+	PollInterval time.Duration
+	// FileMode is the permission of a database file that Open creates.
+	// Zero means DefaultFileMode (owner read/write only).
+	FileMode os.FileMode
+	// PageSize is the number of events Read and Watch fetch per query.
+	// Zero means chronicle.DefaultPageSize.
+	PageSize int
+	// Logger receives the store's logs. Nil means slog.Default().
+	Logger *slog.Logger
+}
+
+func (o *Options) withDefaults() (Options, error) {
+	var r Options
+	if o != nil {
+		r = *o
+	}
+	switch {
+	case r.ReadConns < 0 || r.ReadConns > maxReadConns:
+		return r, fmt.Errorf("ReadConns %d out of range 0..%d", r.ReadConns, maxReadConns)
+	case r.CacheSizeKiB < 0:
+		return r, fmt.Errorf("CacheSizeKiB %d is negative", r.CacheSizeKiB)
+	case r.BusyTimeout < 0 || r.BusyTimeout > maxBusyTimeout:
+		return r, fmt.Errorf("BusyTimeout %v out of range 0..%v", r.BusyTimeout, maxBusyTimeout)
+	case r.PollInterval < 0 || r.PollInterval > maxPollInterval || (r.PollInterval > 0 && r.PollInterval < minPollInterval):
+		return r, fmt.Errorf("PollInterval %v out of range %v..%v", r.PollInterval, minPollInterval, maxPollInterval)
+	case r.FileMode&^os.ModePerm != 0:
+		return r, fmt.Errorf("FileMode %v has bits other than permissions", r.FileMode)
+	case r.PageSize < 0:
+		return r, fmt.Errorf("PageSize %d is negative", r.PageSize)
+	}
+	if r.ReadConns == 0 {
+		r.ReadConns = max(4, runtime.GOMAXPROCS(0))
+	}
+	if r.CacheSizeKiB == 0 {
+		r.CacheSizeKiB = DefaultCacheSizeKiB
+	}
+	if r.BusyTimeout == 0 {
+		r.BusyTimeout = DefaultBusyTimeout
+	}
+	if r.PollInterval == 0 {
+		r.PollInterval = DefaultPollInterval
+	}
+	if r.FileMode == 0 {
+		r.FileMode = DefaultFileMode
+	}
+	if r.Logger == nil {
+		r.Logger = slog.Default()
+	}
+	return r, nil
+}

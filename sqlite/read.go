@@ -1,0 +1,255 @@
+package sqlite
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/chronicle-go/chronicle"
+	"github.com/ncruces/go-sqlite3"
+)
+
+const eventColumns = "position, stream, version, type, data, meta, id, ts"
+
+// withReader runs fn on a pooled read-only connection.
+func (b *Backend) withReader(ctx context.Context, fn func(c *conn) error) error {
+	c, err := b.readers.get(ctx)
+	if err != nil {
+		return err
+	}
+	defer b.readers.put(c)
+	return interpret(ctx, fn(c))
+}
+
+// ReadStream implements [chronicle.Backend.ReadStream].
+func (b *Backend) ReadStream(ctx context.Context, p *chronicle.ReadStreamParams) ([]chronicle.Event, error) {
+	var q strings.Builder
+	args := make([]any, 0, 4)
+	q.WriteString("SELECT " + eventColumns + " FROM events WHERE stream = ?")
+	args = append(args, p.Stream)
+	order := " ORDER BY version"
+	switch {
+	case !p.Backwards:
+		q.WriteString(" AND version > ?")
+		args = append(args, p.From)
+	case p.From > 0:
+		q.WriteString(" AND version < ?")
+		args = append(args, p.From)
+		order = " ORDER BY version DESC"
+	default:
+		order = " ORDER BY version DESC"
+	}
+	if err := whereFilter(&q, &args, p.Filter); err != nil {
+		return nil, err
+	}
+	q.WriteString(order + " LIMIT ?")
+	args = append(args, p.Limit)
+
+	var events []chronicle.Event
+	err := b.withReader(ctx, func(c *conn) error {
+		var err error
+		events, err = queryEvents(c, q.String(), args, p.Limit)
+		return err
+	})
+	return events, err
+}
+
+// ReadAll implements [chronicle.Backend.ReadAll]. A forward read that comes
+// back short also reads the head in the same read transaction, so Next
+// covers every event the query examined.
+func (b *Backend) ReadAll(ctx context.Context, p *chronicle.ReadAllParams) (chronicle.ReadAllResult, error) {
+	from, err := sqlPosition(p.From)
+	if err != nil {
+		return chronicle.ReadAllResult{}, err
+	}
+	var q strings.Builder
+	args := make([]any, 0, 4)
+	q.WriteString("SELECT " + eventColumns + " FROM events WHERE ")
+	order := " ORDER BY position"
+	switch {
+	case !p.Backwards:
+		q.WriteString("position > ?")
+		args = append(args, from)
+	case from > 0:
+		q.WriteString("position < ?")
+		args = append(args, from)
+		order = " ORDER BY position DESC"
+	default:
+		q.WriteString("1")
+		order = " ORDER BY position DESC"
+	}
+	if err := whereFilter(&q, &args, p.Filter); err != nil {
+		return chronicle.ReadAllResult{}, err
+	}
+	q.WriteString(order + " LIMIT ?")
+	args = append(args, p.Limit)
+
+	var res chronicle.ReadAllResult
+	err = b.withReader(ctx, func(c *conn) error {
+		if err := c.exec("BEGIN"); err != nil {
+			return err
+		}
+		defer func() { _ = c.exec("COMMIT") }()
+		var err error
+		res.Events, err = queryEvents(c, q.String(), args, p.Limit)
+		if err != nil || p.Backwards {
+			return err
+		}
+		if len(res.Events) == p.Limit {
+			res.Next = res.Events[len(res.Events)-1].Position
+			return nil
+		}
+		var head int64
+		if _, err := c.row(sqlHead, []*int64{&head}); err != nil {
+			return err
+		}
+		res.Next = chronicle.At(uint64(head))
+		return nil
+	})
+	return res, err
+}
+
+// sqlPosition maps a chronicle position to this backend's single number.
+func sqlPosition(p chronicle.Position) (int64, error) {
+	if p.Commit != p.Prepare || p.Commit > 1<<63-1 {
+		if p == chronicle.EndPosition() {
+			return 1<<63 - 1, nil
+		}
+		return 0, fmt.Errorf("sqlite: %w: position %s is not a SQLite position", chronicle.ErrInvalid, p)
+	}
+	return int64(p.Commit), nil
+}
+
+// queryEvents runs a query selecting eventColumns and decodes its rows.
+func queryEvents(c *conn, query string, args []any, limit int) ([]chronicle.Event, error) {
+	st, err := c.prep(query)
+	if err != nil {
+		return nil, err
+	}
+	defer done(st)
+	if err := bind(st, args...); err != nil {
+		return nil, err
+	}
+	events := make([]chronicle.Event, 0, min(limit, 64))
+	var stream, typ string
+	for st.Step() {
+		events = append(events, scanEvent(st, &stream, &typ))
+	}
+	return events, st.Err()
+}
+
+// scanEvent decodes the current row. stream and typ carry the previous
+// row's strings, reused when equal to save an allocation per event.
+func scanEvent(st *sqlite3.Stmt, stream, typ *string) chronicle.Event {
+	if raw := st.ColumnRawText(1); string(raw) != *stream {
+		*stream = string(raw)
+	}
+	if raw := st.ColumnRawText(3); string(raw) != *typ {
+		*typ = string(raw)
+	}
+	pos := uint64(st.ColumnInt64(0))
+	ev := chronicle.Event{
+		Stream:   *stream,
+		Version:  st.ColumnInt64(2),
+		Position: chronicle.At(pos),
+		Type:     *typ,
+		ID:       st.ColumnText(6),
+		Time:     time.Unix(0, st.ColumnInt64(7)).UTC(),
+	}
+	if raw := st.ColumnRawBlob(4); len(raw) > 0 {
+		ev.Data = append([]byte(nil), raw...)
+	}
+	if st.ColumnType(5) != sqlite3.NULL {
+		ev.Metadata = json.RawMessage(st.ColumnBlob(5, nil))
+	}
+	return ev
+}
+
+// whereFilter appends the filter's conditions, each as " AND (…)", with
+// every value bound as a parameter.
+func whereFilter(q *strings.Builder, args *[]any, f chronicle.Filter) error {
+	if err := f.Validate(); err != nil {
+		return err
+	}
+	for _, c := range f {
+		q.WriteString(" AND (")
+		switch c.Field {
+		case chronicle.FieldStream, chronicle.FieldType:
+			col := "stream"
+			if c.Field == chronicle.FieldType {
+				col = "type"
+			}
+			switch c.Op {
+			case chronicle.OpEquals:
+				q.WriteString(col + " = ?")
+				*args = append(*args, c.Values[0])
+			case chronicle.OpIn:
+				q.WriteString(col + " IN (" + repeatJoin("?", len(c.Values)) + ")")
+				*args = append(*args, c.Values...)
+			case chronicle.OpPrefix:
+				prefix := c.Values[0].(string)
+				q.WriteString(col + " >= ? AND " + col + " < ?")
+				*args = append(*args, prefix, prefixEnd(prefix))
+			}
+		case chronicle.FieldMetadata:
+			metadataSQL(q, args, c)
+		}
+		q.WriteString(")")
+	}
+	return nil
+}
+
+// prefixEnd returns the least string greater than every string that starts
+// with prefix, in byte order. Valid UTF-8 never holds 0xff, so incrementing
+// the last byte never overflows.
+func prefixEnd(prefix string) string {
+	b := []byte(prefix)
+	b[len(b)-1]++
+	return string(b)
+}
+
+// metadataSQL matches a metadata value by JSON kind: strings with
+// json_extract (TEXT), numbers only where json_type says the value is a
+// number, booleans by json_type, so "1", 1 and true never match each other.
+func metadataSQL(q *strings.Builder, args *[]any, c chronicle.Condition) {
+	segs, _ := chronicle.ParseMetadataPath(c.Path)
+	path := "$"
+	for _, s := range segs {
+		path += "." + strconv.Quote(s)
+	}
+	var strs, nums []any
+	var bools []string
+	for _, v := range c.Values {
+		switch x := chronicle.NormalizeMetadataValue(v).(type) {
+		case string:
+			strs = append(strs, x)
+		case bool:
+			if x {
+				bools = append(bools, "'true'")
+			} else {
+				bools = append(bools, "'false'")
+			}
+		default:
+			nums = append(nums, x)
+		}
+	}
+	var parts []string
+	if len(strs) > 0 {
+		parts = append(parts, "(json_type(meta, ?) = 'text' AND json_extract(meta, ?) IN ("+repeatJoin("?", len(strs))+"))")
+		*args = append(*args, path, path)
+		*args = append(*args, strs...)
+	}
+	if len(nums) > 0 {
+		parts = append(parts, "(json_type(meta, ?) IN ('integer', 'real') AND json_extract(meta, ?) IN ("+repeatJoin("?", len(nums))+"))")
+		*args = append(*args, path, path)
+		*args = append(*args, nums...)
+	}
+	if len(bools) > 0 {
+		parts = append(parts, "json_type(meta, ?) IN ("+strings.Join(bools, ", ")+")")
+		*args = append(*args, path)
+	}
+	q.WriteString(strings.Join(parts, " OR "))
+}

@@ -1,0 +1,363 @@
+package chronicle
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"iter"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/chronicle-go/chronicle/internal/notify"
+	"github.com/chronicle-go/chronicle/internal/uuidv7"
+)
+
+// DefaultPageSize is how many events a Read or Watch fetches per query when
+// Options.PageSize is zero.
+const DefaultPageSize = 512
+
+// Options configure a [Store]. The zero value (or nil) gives the defaults.
+type Options struct {
+	// Logger receives the store's logs. Nil means slog.Default().
+	// Payloads are never logged.
+	Logger *slog.Logger
+	// PageSize is how many events Read and Watch fetch per query; memory
+	// use per iteration is bounded by it. Zero means DefaultPageSize.
+	PageSize int
+}
+
+// Store is an event store: streams of events that are appended, read,
+// watched and snapshotted, plus the global stream of every event in commit
+// order. A Store is safe for concurrent use. Open one with a backend package
+// (sqlite.Open, the embedded default) and Close it when done.
+type Store struct {
+	b        Backend
+	log      *slog.Logger
+	pageSize int
+
+	ids     uuidv7.Generator
+	changes notify.Broadcaster
+
+	gate   sync.RWMutex // held shared by each backend call, exclusively by Close
+	closed bool         // guarded by gate
+	done   chan struct{}
+
+	cancel   context.CancelFunc // stops the change watcher
+	wg       sync.WaitGroup
+	watchers atomic.Int64
+	closeErr error
+}
+
+// New returns a Store over b, and starts its notifier. Backend packages call
+// it; applications use their Open functions. The Store owns b from now on
+// and closes it in [Store.Close].
+func New(b Backend, opts *Options) (*Store, error) {
+	if b == nil {
+		return nil, invalid("backend", "nil")
+	}
+	var o Options
+	if opts != nil {
+		o = *opts
+	}
+	if o.PageSize < 0 {
+		return nil, invalid("Options.PageSize", "negative (%d)", o.PageSize)
+	}
+	if o.PageSize == 0 {
+		o.PageSize = DefaultPageSize
+	}
+	if o.Logger == nil {
+		o.Logger = slog.Default()
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	s := &Store{b: b, log: o.Logger, pageSize: o.PageSize, done: make(chan struct{}), cancel: cancel}
+	s.wg.Go(func() { b.WatchChanges(ctx, s.changes.Broadcast) })
+	return s, nil
+}
+
+// Close ends every running watch (their iterators yield [ErrClosed]), waits
+// for calls in flight, stops the notifier and closes the backend. It is safe
+// to call more than once; later calls return nil. Every call on the Store
+// after Close returns an error matching [ErrClosed].
+func (s *Store) Close() error {
+	s.gate.Lock()
+	if s.closed {
+		s.gate.Unlock()
+		return nil
+	}
+	s.closed = true
+	close(s.done)
+	s.gate.Unlock()
+
+	s.cancel()
+	s.wg.Wait()
+	if err := s.b.Close(); err != nil {
+		return fmt.Errorf("chronicle: close: %w", err)
+	}
+	return nil
+}
+
+// enter admits one backend call, or reports that the store is closed.
+// Each successful enter must be followed by leave.
+func (s *Store) enter() error {
+	s.gate.RLock()
+	if s.closed {
+		s.gate.RUnlock()
+		return ErrClosed
+	}
+	return nil
+}
+
+func (s *Store) leave() { s.gate.RUnlock() }
+
+// AppendResult is what [Store.Append] did. See [Backend].
+
+// Append writes events to the end of stream, atomically: all of them or none,
+// also across a crash. It returns the stream's new version and the global
+// positions of the events written.
+//
+// expect is checked against the stream's version inside the write
+// transaction; on a mismatch Append returns a [*ConflictError] (matching
+// [ErrConflict]) and writes nothing.
+//
+// # Idempotency
+//
+// An event whose ID the caller set is written at most once per stream:
+//   - an event whose ID is already in the stream is dropped;
+//   - of events with the same ID in one batch, only the first is kept;
+//   - when every event of the batch is already in the stream, Append
+//     succeeds, writes nothing and returns the current version, whatever
+//     expect says: a retry after a lost reply succeeds;
+//   - otherwise expect applies to what remains.
+//
+// Duplicates are recognised by ID alone; their content is not compared.
+// Events without an ID get a fresh UUIDv7 and are always written. An empty
+// batch writes nothing and returns the stream's current version.
+//
+// Invalid input (see [ValidateStreamName]; an empty or overlong Type;
+// Metadata that is not a JSON object; a negative expected version) returns
+// an error matching [ErrInvalid] and writes nothing.
+func (s *Store) Append(ctx context.Context, stream string, expect Expectation, events ...EventData) (AppendResult, error) {
+	if err := ValidateStreamName(stream); err != nil {
+		return AppendResult{}, err
+	}
+	if err := expect.Validate(); err != nil {
+		return AppendResult{}, err
+	}
+	prepared, err := s.prepare(events)
+	if err != nil {
+		return AppendResult{}, err
+	}
+	if err := s.enter(); err != nil {
+		return AppendResult{}, err
+	}
+	defer s.leave()
+	if len(prepared) == 0 {
+		info, err := s.b.StreamInfo(ctx, stream)
+		if err != nil {
+			return AppendResult{}, fmt.Errorf("chronicle: append to %q: %w", stream, err)
+		}
+		return AppendResult{Version: info.Version}, nil
+	}
+	res, err := s.b.Append(ctx, &AppendParams{Stream: stream, Events: prepared, Expect: expect})
+	if err != nil {
+		if errors.Is(err, ErrConflict) {
+			return AppendResult{}, err
+		}
+		return AppendResult{}, fmt.Errorf("chronicle: append to %q: %w", stream, err)
+	}
+	if len(res.Positions) > 0 {
+		s.changes.Broadcast()
+	}
+	return res, nil
+}
+
+// prepare validates events, drops repeated IDs within the batch and fills
+// in IDs and times.
+func (s *Store) prepare(events []EventData) ([]PreparedEvent, error) {
+	if len(events) == 0 {
+		return nil, nil
+	}
+	out := make([]PreparedEvent, 0, len(events))
+	var seen map[string]struct{}
+	unkeyed := 0
+	now := time.Now().UTC()
+	for i := range events {
+		e := &events[i]
+		field := func(name string) string { return fmt.Sprintf("events[%d].%s", i, name) }
+		if e.Type == "" {
+			return nil, invalid(field("Type"), "empty")
+		}
+		if err := validateName(field("Type"), e.Type, MaxTypeLen); err != nil {
+			return nil, err
+		}
+		if err := validateMetadata(field("Metadata"), e.Metadata); err != nil {
+			return nil, err
+		}
+		p := PreparedEvent{ID: e.ID, Type: e.Type, Data: e.Data, Metadata: e.Metadata, Time: e.Time.UTC()}
+		if e.Time.IsZero() {
+			p.Time = now
+		}
+		if e.ID != "" {
+			if err := validateName(field("ID"), e.ID, MaxIDLen); err != nil {
+				return nil, err
+			}
+			if seen == nil {
+				seen = make(map[string]struct{}, len(events))
+			}
+			if _, dup := seen[e.ID]; dup {
+				continue
+			}
+			seen[e.ID] = struct{}{}
+			p.Keyed = true
+		} else {
+			unkeyed++
+		}
+		out = append(out, p)
+	}
+	if unkeyed > 0 {
+		ids := s.ids.New(unkeyed)
+		for i := range out {
+			if !out[i].Keyed {
+				out[i].ID, ids = ids[0], ids[1:]
+			}
+		}
+	}
+	return out, nil
+}
+
+// ReadOptions shape a read. The zero value (or nil) reads forwards, without
+// limit or filter.
+type ReadOptions struct {
+	// Backwards reads newest first. Then from is still exclusive: events
+	// before it, where 0 (or the zero Position) means from the end.
+	Backwards bool
+	// Limit caps the number of events returned; 0 means no limit.
+	// With Backwards, Limit n reads "the last n events".
+	Limit int
+	// Filter selects events (see [Filter]); nil passes all.
+	Filter Filter
+}
+
+func (o *ReadOptions) orZero() ReadOptions {
+	if o == nil {
+		return ReadOptions{}
+	}
+	return *o
+}
+
+// Read returns the events of stream with version greater than from, in
+// version order (or, with opts.Backwards, those before from, newest first).
+// A stream that does not exist reads as empty.
+//
+// The iterator is single-use and does nothing until ranged over. It fetches
+// events a page at a time and holds no database resource while the loop
+// body runs, so memory stays constant for any stream length and the body
+// may call the store (even Append to the same stream). An error, including
+// ctx's, ends the iteration as the final pair.
+func (s *Store) Read(ctx context.Context, stream string, from int64, opts *ReadOptions) iter.Seq2[Event, error] {
+	o := opts.orZero()
+	return func(yield func(Event, error) bool) {
+		if err := s.checkRead(stream, from, o); err != nil {
+			yield(Event{}, err)
+			return
+		}
+		left := o.Limit
+		for {
+			n := s.pageSize
+			if o.Limit > 0 && left < n {
+				n = left
+			}
+			page, err := call(s, func() ([]Event, error) {
+				return s.b.ReadStream(ctx, &ReadStreamParams{Stream: stream, From: from, Backwards: o.Backwards, Limit: n, Filter: o.Filter})
+			})
+			if err != nil {
+				yield(Event{}, fmt.Errorf("chronicle: read %q: %w", stream, err))
+				return
+			}
+			for _, ev := range page {
+				if !yield(ev, nil) {
+					return
+				}
+			}
+			if o.Limit > 0 {
+				if left -= len(page); left == 0 {
+					return
+				}
+			}
+			if len(page) < n {
+				return
+			}
+			from = page[len(page)-1].Version
+		}
+	}
+}
+
+func (s *Store) checkRead(stream string, from int64, o ReadOptions) error {
+	if err := ValidateStreamName(stream); err != nil {
+		return err
+	}
+	if from < 0 {
+		return invalid("from", "negative version %d", from)
+	}
+	return checkOptions(o)
+}
+
+func checkOptions(o ReadOptions) error {
+	if o.Limit < 0 {
+		return invalid("ReadOptions.Limit", "negative (%d)", o.Limit)
+	}
+	return o.Filter.Validate()
+}
+
+// ReadAll returns the events of the global stream after from (exclusive), in
+// commit order, across all streams; with opts.Backwards, those before from,
+// newest first. It behaves like [Store.Read] otherwise.
+func (s *Store) ReadAll(ctx context.Context, from Position, opts *ReadOptions) iter.Seq2[Event, error] {
+	o := opts.orZero()
+	return func(yield func(Event, error) bool) {
+		if err := checkOptions(o); err != nil {
+			yield(Event{}, err)
+			return
+		}
+		left := o.Limit
+		for {
+			n := s.pageSize
+			if o.Limit > 0 && left < n {
+				n = left
+			}
+			res, err := call(s, func() (ReadAllResult, error) {
+				return s.b.ReadAll(ctx, &ReadAllParams{From: from, Backwards: o.Backwards, Limit: n, Filter: o.Filter})
+			})
+			if err != nil {
+				yield(Event{}, fmt.Errorf("chronicle: read all: %w", err))
+				return
+			}
+			for _, ev := range res.Events {
+				if !yield(ev, nil) {
+					return
+				}
+			}
+			if o.Limit > 0 {
+				if left -= len(res.Events); left == 0 {
+					return
+				}
+			}
+			if len(res.Events) < n {
+				return
+			}
+			from = res.Events[len(res.Events)-1].Position
+		}
+	}
+}
+
+// call runs one backend call through the close gate.
+func call[T any](s *Store, f func() (T, error)) (T, error) {
+	if err := s.enter(); err != nil {
+		var zero T
+		return zero, err
+	}
+	defer s.leave()
+	return f()
+}

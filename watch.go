@@ -1,0 +1,153 @@
+package chronicle
+
+import (
+	"context"
+	"fmt"
+	"iter"
+)
+
+// FromEnd, passed as from to [Store.Watch], starts at the stream's version
+// at the time of the call: only events appended afterwards are delivered.
+// [EndPosition] is its counterpart for [Store.WatchAll].
+const FromEnd int64 = -1
+
+// WatchOptions shape a watch. The zero value (or nil) is fine.
+type WatchOptions struct {
+	// Filter selects events (see [Filter]); nil passes all.
+	Filter Filter
+	// CaughtUp, when set, is called once, from the iterating goroutine,
+	// after the history up to the head has been delivered and before the
+	// watch starts waiting for new events.
+	CaughtUp func()
+}
+
+// Watch delivers the events of stream with version greater than from: first
+// the history, then each new event as it commits, in version order, never
+// skipping or repeating one, also across the hand-off from history to live.
+// from may be [FromEnd] for new events only.
+//
+// The iterator runs until the loop breaks, ctx is done (the final pair
+// carries ctx.Err()) or the store closes (the final pair carries
+// [ErrClosed]). Appends through this store wake watchers at once; appends
+// by other processes are noticed by the backend's change check (for SQLite,
+// every Options.PollInterval). A slow loop body delays only its own watch.
+func (s *Store) Watch(ctx context.Context, stream string, from int64, opts *WatchOptions) iter.Seq2[Event, error] {
+	var o WatchOptions
+	if opts != nil {
+		o = *opts
+	}
+	return func(yield func(Event, error) bool) {
+		if err := ValidateStreamName(stream); err != nil {
+			yield(Event{}, err)
+			return
+		}
+		if from < FromEnd {
+			yield(Event{}, invalid("from", "negative version %d", from))
+			return
+		}
+		if err := o.Filter.Validate(); err != nil {
+			yield(Event{}, err)
+			return
+		}
+		if from == FromEnd {
+			info, err := call(s, func() (StreamInfo, error) { return s.b.StreamInfo(ctx, stream) })
+			if err != nil {
+				yield(Event{}, fmt.Errorf("chronicle: watch %q: %w", stream, err))
+				return
+			}
+			from = info.Version
+		}
+		s.watchLoop(ctx, o, yield, func() ([]Event, bool, error) {
+			page, err := s.b.ReadStream(ctx, &ReadStreamParams{Stream: stream, From: from, Limit: s.pageSize, Filter: o.Filter})
+			if err != nil {
+				return nil, false, fmt.Errorf("chronicle: watch %q: %w", stream, err)
+			}
+			if len(page) > 0 {
+				from = page[len(page)-1].Version
+			}
+			return page, len(page) == s.pageSize, nil
+		})
+	}
+}
+
+// WatchAll is [Store.Watch] for the global stream: every event of every
+// stream that passes opts.Filter, after from, in commit order. from may be
+// [EndPosition] for new events only; a checkpoint saved from an event's
+// Position resumes exactly after that event.
+func (s *Store) WatchAll(ctx context.Context, from Position, opts *WatchOptions) iter.Seq2[Event, error] {
+	var o WatchOptions
+	if opts != nil {
+		o = *opts
+	}
+	return func(yield func(Event, error) bool) {
+		if err := o.Filter.Validate(); err != nil {
+			yield(Event{}, err)
+			return
+		}
+		if from == EndPosition() {
+			st, err := call(s, func() (Stats, error) { return s.b.Stats(ctx) })
+			if err != nil {
+				yield(Event{}, fmt.Errorf("chronicle: watch all: %w", err))
+				return
+			}
+			from = st.Head
+		}
+		s.watchLoop(ctx, o, yield, func() ([]Event, bool, error) {
+			res, err := s.b.ReadAll(ctx, &ReadAllParams{From: from, Limit: s.pageSize, Filter: o.Filter})
+			if err != nil {
+				return nil, false, fmt.Errorf("chronicle: watch all: %w", err)
+			}
+			if res.Next.Compare(from) > 0 {
+				from = res.Next
+			}
+			return res.Events, len(res.Events) == s.pageSize, nil
+		})
+	}
+}
+
+// watchLoop is the catch-up-then-live loop shared by every watch. read
+// fetches the next page after the watch's cursor and advances the cursor;
+// more reports a full page (so there may be more history).
+func (s *Store) watchLoop(ctx context.Context, o WatchOptions, yield func(Event, error) bool,
+	read func() (page []Event, more bool, err error)) {
+	s.watchers.Add(1)
+	defer s.watchers.Add(-1)
+	caughtUp := false
+	for {
+		// Take the wake-up channel before reading, so a commit that lands
+		// after the read wakes this watch.
+		wake := s.changes.Wait()
+		var more bool
+		page, err := call(s, func() (p []Event, err error) {
+			p, more, err = read()
+			return p, err
+		})
+		if err != nil {
+			yield(Event{}, err)
+			return
+		}
+		for _, ev := range page {
+			if !yield(ev, nil) {
+				return
+			}
+		}
+		if more {
+			continue
+		}
+		if !caughtUp {
+			caughtUp = true
+			if o.CaughtUp != nil {
+				o.CaughtUp()
+			}
+		}
+		select {
+		case <-wake:
+		case <-ctx.Done():
+			yield(Event{}, ctx.Err())
+			return
+		case <-s.done:
+			yield(Event{}, ErrClosed)
+			return
+		}
+	}
+}
