@@ -154,6 +154,9 @@ func interpret(ctx context.Context, err error) error {
 	if errors.Is(err, sqlite3.INTERRUPT) && ctx.Err() != nil {
 		return ctx.Err()
 	}
+	if errors.Is(err, sqlite3.NOTADB) {
+		return fmt.Errorf("%w: not a SQLite database (%v)", chronicle.ErrIncompatible, err)
+	}
 	if errors.Is(err, sqlite3.BUSY) || errors.Is(err, sqlite3.LOCKED) {
 		return fmt.Errorf("%w: %v", chronicle.ErrBusy, err)
 	}

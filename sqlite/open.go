@@ -194,7 +194,7 @@ func (b *Backend) connect(ctx context.Context, uri string, flags sqlite3.OpenFla
 	pragmas := "PRAGMA cache_size = -" + strconv.Itoa(b.opts.CacheSizeKiB) + "; PRAGMA temp_store = MEMORY;"
 	if err := c.Exec(pragmas); err != nil {
 		_ = c.Close()
-		return nil, fmt.Errorf("sqlite: configure: %w", err)
+		return nil, fmt.Errorf("sqlite: configure %s: %w", b.path, interpret(ctx, err))
 	}
 	return newConn(c), nil
 }
@@ -287,9 +287,9 @@ func (b *Backend) checkAndMigrate(ctx context.Context, w *conn) error {
 		if err := w.c.Exec(m.sql); err != nil {
 			return fmt.Errorf("sqlite: migration %s: %w", m.name, err)
 		}
-		level := slog.LevelInfo
-		if b.memory {
-			level = slog.LevelDebug
+		level := slog.LevelDebug // creating a new store is routine
+		if userVersion > 0 {
+			level = slog.LevelInfo // upgrading an existing one is worth a line
 		}
 		b.log.Log(ctx, level, "chronicle sqlite schema migrated", "path", b.path, "migration", m.name)
 	}
@@ -310,10 +310,7 @@ func (b *Backend) identify(w *conn) (appID, userVersion, objects int64, err erro
 		}
 	}
 	if err != nil {
-		if errors.Is(err, sqlite3.NOTADB) {
-			return 0, 0, 0, fmt.Errorf("sqlite: %s: %w: not a SQLite database", b.path, chronicle.ErrIncompatible)
-		}
-		return 0, 0, 0, fmt.Errorf("sqlite: %s: read schema: %w", b.path, err)
+		return 0, 0, 0, fmt.Errorf("sqlite: %s: read schema: %w", b.path, interpret(context.Background(), err))
 	}
 	return appID, userVersion, objects, nil
 }
