@@ -1,0 +1,118 @@
+package sqlite_test
+
+import (
+	"context"
+	"fmt"
+	"path/filepath"
+	"testing"
+
+	"github.com/chronicle-go/chronicle"
+	"github.com/chronicle-go/chronicle/sqlite"
+)
+
+func benchStore(b *testing.B) *chronicle.Store {
+	b.Helper()
+	s, err := sqlite.Open(context.Background(), filepath.Join(b.TempDir(), "bench.db"), nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { _ = s.Close() })
+	return s
+}
+
+// BenchmarkAppendBatch appends batches of 1,000 events with idempotency
+// keys and 100-byte payloads to one of 10 streams (a small W1 in blocks
+// layout); one op is one batch.
+func BenchmarkAppendBatch(b *testing.B) {
+	ctx := context.Background()
+	s := benchStore(b)
+	data := make([]byte, 100)
+	const batch = 1000
+	evs := make([]chronicle.EventData, batch)
+	b.ReportAllocs()
+	n := 0
+	for b.Loop() {
+		b.StopTimer()
+		for i := range evs {
+			evs[i] = chronicle.EventData{ID: fmt.Sprintf("event-%d", n+i), Type: "Increment", Data: data}
+		}
+		b.StartTimer()
+		if _, err := s.Append(ctx, fmt.Sprintf("s-%d", (n/batch)%10), chronicle.Any, evs...); err != nil {
+			b.Fatal(err)
+		}
+		n += batch
+	}
+	b.ReportMetric(float64(n)/b.Elapsed().Seconds(), "events/s")
+}
+
+// BenchmarkAppendOne appends one event at a time with an exact expectation
+// (W3); one op is one append.
+func BenchmarkAppendOne(b *testing.B) {
+	ctx := context.Background()
+	s := benchStore(b)
+	data := make([]byte, 100)
+	v := int64(0)
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := s.Append(ctx, "one", chronicle.Exactly(v), chronicle.EventData{Type: "Increment", Data: data}); err != nil {
+			b.Fatal(err)
+		}
+		v++
+	}
+}
+
+func fill(b *testing.B, s *chronicle.Store, streams, perStream int) {
+	b.Helper()
+	data := make([]byte, 100)
+	evs := make([]chronicle.EventData, perStream)
+	for i := range evs {
+		evs[i] = chronicle.EventData{Type: "Increment", Data: data}
+	}
+	for i := range streams {
+		if _, err := s.Append(context.Background(), fmt.Sprintf("s-%04d", i), chronicle.Any, evs...); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkReadAll replays the global stream (W2); one op is one event.
+func BenchmarkReadAll(b *testing.B) {
+	ctx := context.Background()
+	s := benchStore(b)
+	fill(b, s, 10, 10_000)
+	b.ReportAllocs()
+	b.ResetTimer()
+	n := 0
+	for n < b.N {
+		for _, err := range s.ReadAll(ctx, chronicle.Position{}, nil) {
+			if err != nil {
+				b.Fatal(err)
+			}
+			if n++; n == b.N {
+				break
+			}
+		}
+	}
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "events/s")
+}
+
+// BenchmarkReadStream replays one stream; one op is one event.
+func BenchmarkReadStream(b *testing.B) {
+	ctx := context.Background()
+	s := benchStore(b)
+	fill(b, s, 10, 10_000)
+	b.ReportAllocs()
+	b.ResetTimer()
+	n := 0
+	for n < b.N {
+		for _, err := range s.Read(ctx, "s-0003", 0, nil) {
+			if err != nil {
+				b.Fatal(err)
+			}
+			if n++; n == b.N {
+				break
+			}
+		}
+	}
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "events/s")
+}
