@@ -42,6 +42,7 @@ type ConflictError struct {
 	Actual   int64       // the stream's version when the append was checked
 }
 
+// Error describes the conflict with the stream and both versions.
 func (e *ConflictError) Error() string {
 	return fmt.Sprintf("chronicle: version conflict on stream %q: expected %s, actual version %d",
 		e.Stream, e.Expected, e.Actual)
@@ -56,6 +57,7 @@ type ValidationError struct {
 	Reason string // why, in a few words
 }
 
+// Error names the rejected field and the reason.
 func (e *ValidationError) Error() string {
 	return fmt.Sprintf("chronicle: invalid %s: %s", e.Field, e.Reason)
 }

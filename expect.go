@@ -38,6 +38,7 @@ func Exactly(n int64) Expectation { return Expectation{kind: expectExact, versio
 // is one.
 func (e Expectation) Version() (int64, bool) { return e.version, e.kind == expectExact }
 
+// String describes e, e.g. "version 3" or "no stream".
 func (e Expectation) String() string {
 	switch e.kind {
 	case expectNoStream:

@@ -16,6 +16,7 @@ const (
 	FieldMetadata                  // a value inside the event's metadata, at Condition.Path
 )
 
+// String returns the field's name: "stream", "type" or "metadata".
 func (f Field) String() string {
 	switch f {
 	case FieldStream:
@@ -38,6 +39,7 @@ const (
 	OpPrefix               // the field starts with Values[0] (streams only)
 )
 
+// String returns the operator's name: "equals", "in" or "prefix".
 func (o Op) String() string {
 	switch o {
 	case OpEquals:

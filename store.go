@@ -47,7 +47,6 @@ type Store struct {
 	cancel   context.CancelFunc // stops the change watcher
 	wg       sync.WaitGroup
 	watchers atomic.Int64
-	closeErr error
 }
 
 // New returns a Store over b, and starts its notifier. Backend packages call
@@ -110,8 +109,6 @@ func (s *Store) enter() error {
 }
 
 func (s *Store) leave() { s.gate.RUnlock() }
-
-// AppendResult is what [Store.Append] did. See [Backend].
 
 // Append writes events to the end of stream, atomically: all of them or none,
 // also across a crash. It returns the stream's new version and the global

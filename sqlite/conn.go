@@ -140,8 +140,13 @@ func (p *pool) get(ctx context.Context) (*conn, error) {
 	}
 }
 
+// put returns c to the pool, first ending any read transaction that an
+// interrupted call left open.
 func (p *pool) put(c *conn) {
 	c.c.SetInterrupt(context.Background())
+	if !c.c.GetAutocommit() {
+		_ = c.exec("ROLLBACK")
+	}
 	p.ch <- c
 }
 
