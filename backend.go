@@ -20,7 +20,8 @@ import (
 // # Contract
 //
 // Every method may be called from many goroutines at once. Arguments arrive
-// validated. A method must not hold storage resources (connections, locks)
+// validated, and filter values are normalized to string, bool, int64 or
+// float64 (see [NormalizeMetadataValue]). A method must not hold storage resources (connections, locks)
 // after it returns. Errors are returned as the chronicle sentinels where one
 // applies ([ErrConflict] via [Expectation.Check], [ErrVersionNotReached],
 // [ErrBusy], [ErrClosed]), wrapped with context otherwise.

@@ -3,6 +3,7 @@ package chronicle
 import (
 	"fmt"
 	"math"
+	"reflect"
 	"strings"
 )
 
@@ -165,7 +166,7 @@ func (c Condition) validate() error {
 			return fmt.Errorf("prefix applies to streams only")
 		}
 		for _, v := range c.Values {
-			s, ok := v.(string)
+			s, ok := NormalizeMetadataValue(v).(string)
 			if !ok {
 				return fmt.Errorf("%s value %v (%T) is not a string", c.Field, v, v)
 			}
@@ -192,32 +193,19 @@ func (c Condition) validate() error {
 }
 
 func checkMetadataValue(v any) error {
-	switch x := v.(type) {
-	case string, bool, int, int8, int16, int32, int64, uint8, uint16, uint32:
+	switch x := NormalizeMetadataValue(v).(type) {
+	case string, bool, int64:
 		return nil
-	case uint:
-		if uint64(x) > math.MaxInt64 {
-			return fmt.Errorf("metadata value %d is out of range", x)
-		}
-		return nil
-	case uint64:
-		if x > math.MaxInt64 {
-			return fmt.Errorf("metadata value %d is out of range", x)
-		}
-		return nil
-	case float32:
-		return checkFloat(float64(x))
 	case float64:
-		return checkFloat(x)
+		if math.IsNaN(x) || math.IsInf(x, 0) {
+			return fmt.Errorf("metadata value %v is not a finite number", x)
+		}
+		return nil
+	}
+	if k := reflect.ValueOf(v).Kind(); k >= reflect.Uint && k <= reflect.Uint64 {
+		return fmt.Errorf("metadata value %v is out of range", v)
 	}
 	return fmt.Errorf("metadata value %v has unsupported type %T (want string, bool, integer or float)", v, v)
-}
-
-func checkFloat(f float64) error {
-	if math.IsNaN(f) || math.IsInf(f, 0) {
-		return fmt.Errorf("metadata value %v is not a finite number", f)
-	}
-	return nil
 }
 
 // ParseMetadataPath splits a dotted metadata path ("tenant.id") into its
@@ -245,31 +233,48 @@ func ParseMetadataPath(path string) ([]string, error) {
 	return segs, nil
 }
 
-// NormalizeMetadataValue converts an integer or float filter value to int64
-// or float64, the two numeric kinds backends bind. Other values are returned
-// as they are. It assumes [Filter.Validate] passed.
+// NormalizeMetadataValue converts a filter value to one of the four kinds
+// backends bind: string, bool, int64 or float64. Named types (type TenantID
+// string) convert by their underlying kind. Values of other kinds, and
+// unsigned integers above math.MaxInt64, are returned unchanged, and
+// [Filter.Validate] rejects them.
 func NormalizeMetadataValue(v any) any {
-	switch x := v.(type) {
-	case int:
-		return int64(x)
-	case int8:
-		return int64(x)
-	case int16:
-		return int64(x)
-	case int32:
-		return int64(x)
-	case uint8:
-		return int64(x)
-	case uint16:
-		return int64(x)
-	case uint32:
-		return int64(x)
-	case uint:
-		return int64(x)
-	case uint64:
-		return int64(x)
-	case float32:
-		return float64(x)
+	switch v.(type) {
+	case string, bool, int64, float64:
+		return v
+	}
+	rv := reflect.ValueOf(v)
+	switch rv.Kind() {
+	case reflect.String:
+		return rv.String()
+	case reflect.Bool:
+		return rv.Bool()
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64:
+		return rv.Int()
+	case reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
+		if u := rv.Uint(); u <= math.MaxInt64 {
+			return int64(u)
+		}
+	case reflect.Float32, reflect.Float64:
+		return rv.Float()
 	}
 	return v
+}
+
+// normalized returns a copy of a validated filter whose values are all
+// string, bool, int64 or float64, as backends receive them.
+func (f Filter) normalized() Filter {
+	if len(f) == 0 {
+		return nil
+	}
+	out := make(Filter, len(f))
+	for i, c := range f {
+		vals := make([]any, len(c.Values))
+		for j, v := range c.Values {
+			vals[j] = NormalizeMetadataValue(v)
+		}
+		c.Values = vals
+		out[i] = c
+	}
+	return out
 }

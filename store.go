@@ -237,13 +237,6 @@ type ReadOptions struct {
 	Filter Filter
 }
 
-func (o *ReadOptions) orZero() ReadOptions {
-	if o == nil {
-		return ReadOptions{}
-	}
-	return *o
-}
-
 // Read returns the events of stream with version greater than from, in
 // version order (or, with opts.Backwards, those before from, newest first).
 // A stream that does not exist reads as empty.
@@ -254,7 +247,7 @@ func (o *ReadOptions) orZero() ReadOptions {
 // may call the store (even Append to the same stream). An error, including
 // ctx's, ends the iteration as the final pair.
 func (s *Store) Read(ctx context.Context, stream string, from int64, opts *ReadOptions) iter.Seq2[Event, error] {
-	o := opts.orZero()
+	o := readOptions(opts)
 	return func(yield func(Event, error) bool) {
 		if err := s.checkRead(stream, from, o); err != nil {
 			yield(Event{}, err)
@@ -308,11 +301,21 @@ func checkOptions(o ReadOptions) error {
 	return o.Filter.Validate()
 }
 
+// readOptions copies opts with its filter normalized for the backend.
+func readOptions(opts *ReadOptions) ReadOptions {
+	if opts == nil {
+		return ReadOptions{}
+	}
+	o := *opts
+	o.Filter = o.Filter.normalized()
+	return o
+}
+
 // ReadAll returns the events of the global stream after from (exclusive), in
 // commit order, across all streams; with opts.Backwards, those before from,
 // newest first. It behaves like [Store.Read] otherwise.
 func (s *Store) ReadAll(ctx context.Context, from Position, opts *ReadOptions) iter.Seq2[Event, error] {
-	o := opts.orZero()
+	o := readOptions(opts)
 	return func(yield func(Event, error) bool) {
 		if err := checkOptions(o); err != nil {
 			yield(Event{}, err)

@@ -32,10 +32,7 @@ type WatchOptions struct {
 // by other processes are noticed by the backend's change check (for SQLite,
 // every Options.PollInterval). A slow loop body delays only its own watch.
 func (s *Store) Watch(ctx context.Context, stream string, from int64, opts *WatchOptions) iter.Seq2[Event, error] {
-	var o WatchOptions
-	if opts != nil {
-		o = *opts
-	}
+	o := watchOptions(opts)
 	return func(yield func(Event, error) bool) {
 		if err := ValidateStreamName(stream); err != nil {
 			yield(Event{}, err)
@@ -75,10 +72,7 @@ func (s *Store) Watch(ctx context.Context, stream string, from int64, opts *Watc
 // [EndPosition] for new events only; a checkpoint saved from an event's
 // Position resumes exactly after that event.
 func (s *Store) WatchAll(ctx context.Context, from Position, opts *WatchOptions) iter.Seq2[Event, error] {
-	var o WatchOptions
-	if opts != nil {
-		o = *opts
-	}
+	o := watchOptions(opts)
 	return func(yield func(Event, error) bool) {
 		if err := o.Filter.Validate(); err != nil {
 			yield(Event{}, err)
@@ -103,6 +97,16 @@ func (s *Store) WatchAll(ctx context.Context, from Position, opts *WatchOptions)
 			return res.Events, len(res.Events) == s.pageSize, nil
 		})
 	}
+}
+
+// watchOptions copies opts with its filter normalized for the backend.
+func watchOptions(opts *WatchOptions) WatchOptions {
+	if opts == nil {
+		return WatchOptions{}
+	}
+	o := *opts
+	o.Filter = o.Filter.normalized()
+	return o
 }
 
 // watchLoop is the catch-up-then-live loop shared by every watch. read
