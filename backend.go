@@ -27,7 +27,8 @@ import (
 // [ErrBusy], [ErrClosed]), wrapped with context otherwise.
 type Backend interface {
 	// Append writes p.Events to p.Stream atomically (see [Store.Append]):
-	// events whose keyed ID is already in the stream are dropped; when that
+	// events whose keyed ID is already in the stream as a keyed ID are
+	// dropped (store-assigned IDs are not keys); when that
 	// leaves none, it succeeds and writes nothing whatever p.Expect is;
 	// otherwise p.Expect is checked against the stream's version inside the
 	// write transaction.

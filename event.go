@@ -3,6 +3,7 @@ package chronicle
 import (
 	"bytes"
 	"encoding/json"
+	"math"
 	"time"
 	"unicode/utf8"
 )
@@ -19,11 +20,18 @@ const (
 	DefaultSnapshotName = "default"
 )
 
+// The range of event times: nanoseconds since 1970 in an int64, which every
+// backend stores exactly.
+var (
+	MinTime = time.Unix(0, math.MinInt64).UTC() // 1677-09-21
+	MaxTime = time.Unix(0, math.MaxInt64).UTC() // 2262-04-11
+)
+
 // EventData is an event as a caller writes it.
 type EventData struct {
-	// ID is an optional idempotency key, unique within the stream: an event
-	// whose ID is already in the stream is not written again (see
-	// [Store.Append]). When empty, the store assigns a time-ordered UUIDv7.
+	// ID is an optional idempotency key: an event whose ID a caller already
+	// appended to the stream is not written again (see [Store.Append]).
+	// When empty, the store assigns a time-ordered UUIDv7.
 	ID string
 	// Type names what happened, e.g. "OrderPlaced". Required.
 	Type string
@@ -33,7 +41,8 @@ type EventData struct {
 	// which filters can match on. Anything else is rejected.
 	Metadata json.RawMessage
 	// Time is when the event happened. When zero, the store uses the time of
-	// the append. It is stored and returned in UTC, to the nanosecond.
+	// the append. It is stored and returned in UTC, to the nanosecond, and
+	// must lie between [MinTime] and [MaxTime].
 	Time time.Time
 }
 

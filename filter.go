@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"reflect"
+	"strconv"
 	"strings"
 )
 
@@ -255,7 +256,11 @@ func NormalizeMetadataValue(v any) any {
 		if u := rv.Uint(); u <= math.MaxInt64 {
 			return int64(u)
 		}
-	case reflect.Float32, reflect.Float64:
+	case reflect.Float32:
+		// Through the shortest decimal form, so float32(0.1) matches 0.1.
+		f, _ := strconv.ParseFloat(strconv.FormatFloat(rv.Float(), 'g', -1, 32), 64)
+		return f
+	case reflect.Float64:
 		return rv.Float()
 	}
 	return v

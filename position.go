@@ -28,8 +28,8 @@ type Position struct {
 func At(n uint64) Position { return Position{Commit: n, Prepare: n} }
 
 // EndPosition returns the greatest position. Passed as the start of
-// [Store.WatchAll] it means "the head at the time of the call": only events
-// committed afterwards are delivered. Reading from it returns nothing.
+// [Store.WatchAll] it means "the head when the iteration starts": only
+// events committed afterwards are delivered. Reading from it returns nothing.
 func EndPosition() Position { return Position{Commit: math.MaxUint64, Prepare: math.MaxUint64} }
 
 // IsZero reports whether p is the zero position (the start of the store).

@@ -129,8 +129,14 @@ func (s *Store) leave() { s.gate.RUnlock() }
 //   - otherwise expect applies to what remains.
 //
 // Duplicates are recognised by ID alone; their content is not compared.
-// Events without an ID get a fresh UUIDv7 and are always written. An empty
-// batch writes nothing and returns the stream's current version.
+// Idempotency keys are the IDs callers set: events without an ID get a
+// fresh UUIDv7 and are always written, and a store-assigned ID is not a key
+// (so that no index has to hold them), though once a caller appends an event
+// carrying it, it is one. An empty batch writes nothing and returns the
+// stream's current version without checking expect.
+//
+// Event times must lie within the years 1678 to 2262 (nanoseconds since
+// 1970 in an int64); other times are rejected with [ErrInvalid].
 //
 // Invalid input (see [ValidateStreamName]; an empty or overlong Type;
 // Metadata that is not a JSON object; a negative expected version) returns
@@ -195,6 +201,8 @@ func (s *Store) prepare(events []EventData) ([]PreparedEvent, error) {
 		p := PreparedEvent{ID: e.ID, Type: e.Type, Data: e.Data, Metadata: e.Metadata, Time: e.Time.UTC()}
 		if e.Time.IsZero() {
 			p.Time = now
+		} else if e.Time.Before(MinTime) || e.Time.After(MaxTime) {
+			return nil, invalid(field("Time"), "%v is outside %d..%d", e.Time, MinTime.Year(), MaxTime.Year())
 		}
 		if e.ID != "" {
 			if err := validateName(field("ID"), e.ID, MaxIDLen); err != nil {
@@ -241,7 +249,7 @@ type ReadOptions struct {
 // version order (or, with opts.Backwards, those before from, newest first).
 // A stream that does not exist reads as empty.
 //
-// The iterator is single-use and does nothing until ranged over. It fetches
+// The iterator does nothing until ranged over; each range reads afresh. It fetches
 // events a page at a time and holds no database resource while the loop
 // body runs, so memory stays constant for any stream length and the body
 // may call the store (even Append to the same stream). An error, including
@@ -249,6 +257,7 @@ type ReadOptions struct {
 func (s *Store) Read(ctx context.Context, stream string, from int64, opts *ReadOptions) iter.Seq2[Event, error] {
 	o := readOptions(opts)
 	return func(yield func(Event, error) bool) {
+		from := from // every range over the iterator starts from the argument
 		if err := s.checkRead(stream, from, o); err != nil {
 			yield(Event{}, err)
 			return
@@ -317,6 +326,7 @@ func readOptions(opts *ReadOptions) ReadOptions {
 func (s *Store) ReadAll(ctx context.Context, from Position, opts *ReadOptions) iter.Seq2[Event, error] {
 	o := readOptions(opts)
 	return func(yield func(Event, error) bool) {
+		from := from // every range over the iterator starts from the argument
 		if err := checkOptions(o); err != nil {
 			yield(Event{}, err)
 			return

@@ -7,7 +7,8 @@ import (
 )
 
 // FromEnd, passed as from to [Store.Watch], starts at the stream's version
-// at the time of the call: only events appended afterwards are delivered.
+// when the iteration starts (the iterator is lazy, like every iterator of a
+// Store): only events appended afterwards are delivered.
 // [EndPosition] is its counterpart for [Store.WatchAll].
 const FromEnd int64 = -1
 
@@ -26,6 +27,9 @@ type WatchOptions struct {
 // skipping or repeating one, also across the hand-off from history to live.
 // from may be [FromEnd] for new events only.
 //
+// Like every iterator of a Store, it does nothing until ranged over, and
+// each range over it starts afresh from from.
+//
 // The iterator runs until the loop breaks, ctx is done (the final pair
 // carries ctx.Err()) or the store closes (the final pair carries
 // [ErrClosed]). Appends through this store wake watchers at once; appends
@@ -34,6 +38,7 @@ type WatchOptions struct {
 func (s *Store) Watch(ctx context.Context, stream string, from int64, opts *WatchOptions) iter.Seq2[Event, error] {
 	o := watchOptions(opts)
 	return func(yield func(Event, error) bool) {
+		from := from // every range over the iterator starts from the argument
 		if err := ValidateStreamName(stream); err != nil {
 			yield(Event{}, err)
 			return
@@ -69,11 +74,13 @@ func (s *Store) Watch(ctx context.Context, stream string, from int64, opts *Watc
 
 // WatchAll is [Store.Watch] for the global stream: every event of every
 // stream that passes opts.Filter, after from, in commit order. from may be
-// [EndPosition] for new events only; a checkpoint saved from an event's
+// [EndPosition] for new events only (those committed after the iteration
+// starts); a checkpoint saved from an event's
 // Position resumes exactly after that event.
 func (s *Store) WatchAll(ctx context.Context, from Position, opts *WatchOptions) iter.Seq2[Event, error] {
 	o := watchOptions(opts)
 	return func(yield func(Event, error) bool) {
+		from := from // every range over the iterator starts from the argument
 		if err := o.Filter.Validate(); err != nil {
 			yield(Event{}, err)
 			return

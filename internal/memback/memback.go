@@ -1,0 +1,475 @@
+// Package memback is an in-memory [chronicle.Backend]: a test double and a
+// reference model of the Backend contract.
+//
+// It keeps the global stream in one slice guarded by one mutex, so every
+// call sees a consistent state and appends are trivially atomic. Positions
+// are chronicle.At(1), chronicle.At(2), … in commit order. Everything handed
+// in or out is copied, so callers never share memory with the store.
+// Nothing is persisted; it is meant for tests, not for production.
+package memback
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+
+	"github.com/chronicle-go/chronicle"
+)
+
+// Backend is an in-memory [chronicle.Backend]. Create it with [New]; the
+// zero value is not usable.
+type Backend struct {
+	mu      sync.RWMutex
+	closed  bool
+	log     []chronicle.Event // the global stream: log[i].Position == chronicle.At(i+1)
+	streams map[string]*stream
+	snaps   map[snapKey]chronicle.Snapshot
+}
+
+type stream struct {
+	index []int               // index[v-1] is the position in log of version v
+	ids   map[string]struct{} // IDs of the stream's events
+}
+
+type snapKey struct{ stream, name string }
+
+var _ chronicle.Backend = (*Backend)(nil)
+
+// New returns an empty in-memory backend.
+func New() *Backend {
+	return &Backend{
+		streams: make(map[string]*stream),
+		snaps:   make(map[snapKey]chronicle.Snapshot),
+	}
+}
+
+// Open returns a [chronicle.Store] over a new, empty in-memory backend.
+func Open() (*chronicle.Store, error) {
+	return chronicle.New(New(), nil)
+}
+
+// check reports a done ctx or a closed backend. The caller holds mu.
+func (b *Backend) check(ctx context.Context) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if b.closed {
+		return chronicle.ErrClosed
+	}
+	return nil
+}
+
+func (b *Backend) version(name string) int64 {
+	if st := b.streams[name]; st != nil {
+		return int64(len(st.index))
+	}
+	return 0
+}
+
+func (b *Backend) head() chronicle.Position {
+	if len(b.log) == 0 {
+		return chronicle.Position{}
+	}
+	return b.log[len(b.log)-1].Position
+}
+
+// Append implements [chronicle.Backend].
+func (b *Backend) Append(ctx context.Context, p *chronicle.AppendParams) (chronicle.AppendResult, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if err := b.check(ctx); err != nil {
+		return chronicle.AppendResult{}, err
+	}
+	st := b.streams[p.Stream]
+	version := b.version(p.Stream)
+
+	// Drop events whose keyed ID is already in the stream (or earlier in
+	// the batch, although the Store already removed those).
+	fresh := make([]chronicle.PreparedEvent, 0, len(p.Events))
+	seen := make(map[string]struct{})
+	for _, e := range p.Events {
+		if e.Keyed {
+			if st != nil {
+				if _, dup := st.ids[e.ID]; dup {
+					continue
+				}
+			}
+			if _, dup := seen[e.ID]; dup {
+				continue
+			}
+			seen[e.ID] = struct{}{}
+		}
+		fresh = append(fresh, e)
+	}
+	if len(fresh) == 0 {
+		return chronicle.AppendResult{Version: version}, nil
+	}
+	if err := p.Expect.Check(p.Stream, version); err != nil {
+		return chronicle.AppendResult{}, err
+	}
+
+	if st == nil {
+		st = &stream{ids: make(map[string]struct{})}
+		b.streams[p.Stream] = st
+	}
+	res := chronicle.AppendResult{Positions: make([]chronicle.Position, 0, len(fresh))}
+	for _, e := range fresh {
+		version++
+		ev := chronicle.Event{
+			Stream:   p.Stream,
+			Version:  version,
+			Position: chronicle.At(uint64(len(b.log) + 1)),
+			ID:       e.ID,
+			Type:     e.Type,
+			Data:     clone(e.Data),
+			Metadata: clone(e.Metadata),
+			Time:     e.Time.UTC(),
+		}
+		b.log = append(b.log, ev)
+		st.index = append(st.index, len(b.log)-1)
+		if e.Keyed {
+			st.ids[e.ID] = struct{}{}
+		}
+		res.Positions = append(res.Positions, ev.Position)
+	}
+	res.Version = version
+	return res, nil
+}
+
+// ReadStream implements [chronicle.Backend].
+func (b *Backend) ReadStream(ctx context.Context, p *chronicle.ReadStreamParams) ([]chronicle.Event, error) {
+	b.mu.RLock()
+	defer b.mu.RUnlock()
+	if err := b.check(ctx); err != nil {
+		return nil, err
+	}
+	st := b.streams[p.Stream]
+	if st == nil {
+		return nil, nil
+	}
+	m := newMatcher(p.Filter)
+	n := int64(len(st.index))
+	var out []chronicle.Event
+	add := func(v int64) bool { // v is a version; reports whether the page is full
+		if ev := &b.log[st.index[v-1]]; m.match(ev) {
+			out = append(out, copyEvent(ev))
+		}
+		return len(out) == p.Limit
+	}
+	if !p.Backwards {
+		if p.From >= n {
+			return nil, nil
+		}
+		for v := p.From + 1; v <= n && !add(v); v++ {
+		}
+		return out, nil
+	}
+	last := n
+	if p.From > 0 && p.From <= n {
+		last = p.From - 1
+	}
+	for v := last; v >= 1 && !add(v); v-- {
+	}
+	return out, nil
+}
+
+// ReadAll implements [chronicle.Backend].
+func (b *Backend) ReadAll(ctx context.Context, p *chronicle.ReadAllParams) (chronicle.ReadAllResult, error) {
+	b.mu.RLock()
+	defer b.mu.RUnlock()
+	if err := b.check(ctx); err != nil {
+		return chronicle.ReadAllResult{}, err
+	}
+	m := newMatcher(p.Filter)
+	var res chronicle.ReadAllResult
+	add := func(i int) bool { // i indexes log; reports whether the page is full
+		if ev := &b.log[i]; m.match(ev) {
+			res.Events = append(res.Events, copyEvent(ev))
+		}
+		return len(res.Events) == p.Limit
+	}
+	if !p.Backwards {
+		// The first event after From.
+		first := sort.Search(len(b.log), func(i int) bool { return p.From.Before(b.log[i].Position) })
+		full := false
+		for i := first; i < len(b.log) && !full; i++ {
+			full = add(i)
+		}
+		if full {
+			res.Next = res.Events[len(res.Events)-1].Position
+		} else {
+			res.Next = b.head()
+		}
+		return res, nil
+	}
+	end := len(b.log) // one past the last event before From
+	if !p.From.IsZero() {
+		end = sort.Search(len(b.log), func(i int) bool { return !b.log[i].Position.Before(p.From) })
+	}
+	for i := end - 1; i >= 0 && !add(i); i-- {
+	}
+	return res, nil
+}
+
+// StreamInfo implements [chronicle.Backend].
+func (b *Backend) StreamInfo(ctx context.Context, name string) (chronicle.StreamInfo, error) {
+	b.mu.RLock()
+	defer b.mu.RUnlock()
+	if err := b.check(ctx); err != nil {
+		return chronicle.StreamInfo{}, err
+	}
+	return b.info(name), nil
+}
+
+func (b *Backend) info(name string) chronicle.StreamInfo {
+	info := chronicle.StreamInfo{Stream: name}
+	st := b.streams[name]
+	if st == nil || len(st.index) == 0 {
+		return info
+	}
+	info.Version = int64(len(st.index))
+	info.Events = info.Version
+	info.FirstTime = b.log[st.index[0]].Time
+	info.LastTime = b.log[st.index[len(st.index)-1]].Time
+	return info
+}
+
+// Stats implements [chronicle.Backend].
+func (b *Backend) Stats(ctx context.Context) (chronicle.Stats, error) {
+	b.mu.RLock()
+	defer b.mu.RUnlock()
+	if err := b.check(ctx); err != nil {
+		return chronicle.Stats{}, err
+	}
+	return chronicle.Stats{
+		Events:  int64(len(b.log)),
+		Streams: int64(len(b.streams)),
+		Head:    b.head(),
+	}, nil
+}
+
+// ListStreams implements [chronicle.Backend].
+func (b *Backend) ListStreams(ctx context.Context, p *chronicle.ListStreamsParams) ([]chronicle.StreamInfo, error) {
+	b.mu.RLock()
+	defer b.mu.RUnlock()
+	if err := b.check(ctx); err != nil {
+		return nil, err
+	}
+	var names []string
+	for name := range b.streams {
+		if strings.HasPrefix(name, p.Prefix) && name > p.After {
+			names = append(names, name)
+		}
+	}
+	sort.Strings(names) // byte order
+	if len(names) > p.Limit {
+		names = names[:p.Limit]
+	}
+	out := make([]chronicle.StreamInfo, len(names))
+	for i, name := range names {
+		out[i] = b.info(name)
+	}
+	return out, nil
+}
+
+// SaveSnapshot implements [chronicle.Backend].
+func (b *Backend) SaveSnapshot(ctx context.Context, s *chronicle.Snapshot) error {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if err := b.check(ctx); err != nil {
+		return err
+	}
+	k := snapKey{s.Stream, s.Name}
+	old, haveOld := b.snaps[k]
+	if s.Stream == "" {
+		if head := b.head(); head.Before(s.Position) {
+			return fmt.Errorf("memback: global snapshot at %v, head is %v: %w", s.Position, head, chronicle.ErrVersionNotReached)
+		}
+		if haveOld && s.Position.Before(old.Position) {
+			return nil
+		}
+	} else {
+		if v := b.version(s.Stream); s.Version > v {
+			return fmt.Errorf("memback: snapshot at version %d, stream is at %d: %w", s.Version, v, chronicle.ErrVersionNotReached)
+		}
+		if haveOld && s.Version < old.Version {
+			return nil
+		}
+	}
+	snap := *s
+	snap.State = bytes.Clone(s.State)
+	b.snaps[k] = snap
+	return nil
+}
+
+// LoadSnapshot implements [chronicle.Backend].
+func (b *Backend) LoadSnapshot(ctx context.Context, stream, name string) (chronicle.Snapshot, bool, error) {
+	b.mu.RLock()
+	defer b.mu.RUnlock()
+	if err := b.check(ctx); err != nil {
+		return chronicle.Snapshot{}, false, err
+	}
+	snap, ok := b.snaps[snapKey{stream, name}]
+	if !ok {
+		return chronicle.Snapshot{}, false, nil
+	}
+	snap.State = bytes.Clone(snap.State)
+	return snap, true, nil
+}
+
+// WatchChanges implements [chronicle.Backend]. Nothing but this process can
+// write to the memory, and the Store announces its own appends, so it only
+// waits for ctx.
+func (b *Backend) WatchChanges(ctx context.Context, changed func()) {
+	<-ctx.Done()
+}
+
+// Close implements [chronicle.Backend]. Later calls fail with
+// [chronicle.ErrClosed].
+func (b *Backend) Close() error {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.closed = true
+	return nil
+}
+
+func clone[S ~[]byte](s S) S {
+	if len(s) == 0 {
+		return nil
+	}
+	return bytes.Clone(s)
+}
+
+func copyEvent(ev *chronicle.Event) chronicle.Event {
+	c := *ev
+	c.Data = clone(ev.Data)
+	c.Metadata = clone(ev.Metadata)
+	return c
+}
+
+// matcher applies a validated filter to events.
+type matcher struct {
+	f     chronicle.Filter
+	paths [][]string // parsed metadata paths, by condition
+}
+
+func newMatcher(f chronicle.Filter) *matcher {
+	m := &matcher{f: f, paths: make([][]string, len(f))}
+	for i, c := range f {
+		if c.Field == chronicle.FieldMetadata {
+			m.paths[i], _ = chronicle.ParseMetadataPath(c.Path) // validated by the Store
+		}
+	}
+	return m
+}
+
+func (m *matcher) match(ev *chronicle.Event) bool {
+	var meta any
+	parsed := false
+	for i, c := range m.f {
+		switch c.Field {
+		case chronicle.FieldStream:
+			if !matchString(c, ev.Stream) {
+				return false
+			}
+		case chronicle.FieldType:
+			if !matchString(c, ev.Type) {
+				return false
+			}
+		case chronicle.FieldMetadata:
+			if !parsed {
+				meta, parsed = decode(ev.Metadata), true
+			}
+			v, ok := lookup(meta, m.paths[i])
+			if !ok || !matchJSON(c.Values, v) {
+				return false
+			}
+		default:
+			return false
+		}
+	}
+	return true
+}
+
+func matchString(c chronicle.Condition, s string) bool {
+	if c.Op == chronicle.OpPrefix {
+		p, _ := c.Values[0].(string)
+		return strings.HasPrefix(s, p)
+	}
+	for _, v := range c.Values {
+		if w, ok := v.(string); ok && w == s {
+			return true
+		}
+	}
+	return false
+}
+
+// decode parses metadata, keeping numbers as json.Number; nil when absent.
+func decode(raw json.RawMessage) any {
+	if len(raw) == 0 {
+		return nil
+	}
+	d := json.NewDecoder(bytes.NewReader(raw))
+	d.UseNumber()
+	var v any
+	if d.Decode(&v) != nil {
+		return nil
+	}
+	return v
+}
+
+// lookup follows path through nested JSON objects.
+func lookup(v any, path []string) (any, bool) {
+	for _, seg := range path {
+		obj, ok := v.(map[string]any)
+		if !ok {
+			return nil, false
+		}
+		if v, ok = obj[seg]; !ok {
+			return nil, false
+		}
+	}
+	return v, true
+}
+
+// matchJSON reports whether the JSON value j equals one of the filter
+// values: strings with strings, booleans with booleans, numbers with
+// integers and floats, numerically.
+func matchJSON(values []any, j any) bool {
+	for _, v := range values {
+		switch w := chronicle.NormalizeMetadataValue(v).(type) {
+		case string:
+			if s, ok := j.(string); ok && s == w {
+				return true
+			}
+		case bool:
+			if b, ok := j.(bool); ok && b == w {
+				return true
+			}
+		case int64:
+			n, ok := j.(json.Number)
+			if !ok {
+				continue
+			}
+			if i, err := strconv.ParseInt(string(n), 10, 64); err == nil {
+				if i == w {
+					return true
+				}
+			} else if f, err := n.Float64(); err == nil && f == float64(w) {
+				return true
+			}
+		case float64:
+			if n, ok := j.(json.Number); ok {
+				if f, err := n.Float64(); err == nil && f == w {
+					return true
+				}
+			}
+		}
+	}
+	return false
+}
