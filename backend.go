@@ -73,6 +73,16 @@ type Backend interface {
 	Close() error
 }
 
+// CommitNotifier is an optional interface of a [Backend] that announces its
+// own commits. [New] passes it the function that wakes the store's
+// watchers; the backend calls it once after each commit that wrote events
+// (once per group, for a backend that commits several appends together),
+// before answering the callers. The Store then does not announce appends
+// itself.
+type CommitNotifier interface {
+	SetCommitHook(wake func())
+}
+
 // PreparedEvent is an event ready to be stored: validated, with its ID and
 // time set.
 type PreparedEvent struct {

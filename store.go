@@ -47,6 +47,9 @@ type Store struct {
 	cancel   context.CancelFunc // stops the change watcher
 	wg       sync.WaitGroup
 	watchers atomic.Int64
+	// selfNotify is set when the backend wakes watchers on its commits
+	// (CommitNotifier), so Append need not.
+	selfNotify bool
 }
 
 // New returns a Store over b, and starts its notifier. Backend packages call
@@ -71,6 +74,10 @@ func New(b Backend, opts *Options) (*Store, error) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	s := &Store{b: b, log: o.Logger, pageSize: o.PageSize, done: make(chan struct{}), cancel: cancel}
+	if cn, ok := b.(CommitNotifier); ok {
+		cn.SetCommitHook(s.changes.Broadcast)
+		s.selfNotify = true
+	}
 	s.wg.Go(func() { b.WatchChanges(ctx, s.changes.Broadcast) })
 	return s, nil
 }
@@ -170,7 +177,7 @@ func (s *Store) Append(ctx context.Context, stream string, expect Expectation, e
 		}
 		return AppendResult{}, fmt.Errorf("chronicle: append to %q: %w", stream, err)
 	}
-	if len(res.Positions) > 0 {
+	if len(res.Positions) > 0 && !s.selfNotify {
 		s.changes.Broadcast()
 	}
 	return res, nil

@@ -16,8 +16,8 @@ const (
 	keysPerLookup = 100
 )
 
-// insertSQL and lookupSQL hold the statement text for each row count, built
-// on first use; they are only touched with the writer lock held.
+// writerSQL holds the statement text for each row count, built on first
+// use; only the writer goroutine touches it.
 type writerSQL struct {
 	insert [rowsPerInsert + 1]string
 	lookup [keysPerLookup + 1]string
@@ -69,34 +69,6 @@ func (b *Backend) Append(ctx context.Context, p *chronicle.AppendParams) (chroni
 		return len(res.Positions) > 0, err
 	})
 	return res, err
-}
-
-// write runs fn in a write transaction on the writer connection, committing
-// when fn returns true and rolling back otherwise.
-func (b *Backend) write(ctx context.Context, fn func(w *conn) (commit bool, err error)) error {
-	if err := ctx.Err(); err != nil {
-		return err
-	}
-	b.wmu.Lock()
-	defer b.wmu.Unlock()
-	w := b.writer
-	w.c.SetInterrupt(ctx)
-	defer w.c.SetInterrupt(context.Background())
-	if err := w.exec("BEGIN IMMEDIATE"); err != nil {
-		return interpret(ctx, err)
-	}
-	commit, err := fn(w)
-	if err == nil && commit {
-		err = w.exec("COMMIT")
-	}
-	if !w.c.GetAutocommit() {
-		// Roll back even when ctx is done: use a fresh interrupt context.
-		w.c.SetInterrupt(context.Background())
-		if rerr := w.exec("ROLLBACK"); rerr != nil && err == nil {
-			err = rerr
-		}
-	}
-	return interpret(ctx, err)
 }
 
 func (b *Backend) appendTx(w *conn, p *chronicle.AppendParams) (chronicle.AppendResult, error) {

@@ -4,15 +4,19 @@ import (
 	"context"
 	"fmt"
 	"path/filepath"
+	"runtime"
+	"sync/atomic"
 	"testing"
 
 	"github.com/chronicle-go/chronicle"
 	"github.com/chronicle-go/chronicle/sqlite"
 )
 
-func benchStore(b *testing.B) *chronicle.Store {
+func benchStore(b *testing.B) *chronicle.Store { return benchStoreWith(b, nil) }
+
+func benchStoreWith(b *testing.B, opts *sqlite.Options) *chronicle.Store {
 	b.Helper()
-	s, err := sqlite.Open(context.Background(), filepath.Join(b.TempDir(), "bench.db"), nil)
+	s, err := sqlite.Open(context.Background(), filepath.Join(b.TempDir(), "bench.db"), opts)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -115,4 +119,35 @@ func BenchmarkReadStream(b *testing.B) {
 		}
 	}
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "events/s")
+}
+
+// BenchmarkAppendConcurrent has 16 goroutines append one event at a time,
+// each to its own stream with an exact expectation (W4); one op is one
+// append. "group" is the default (concurrent appends share transactions),
+// "tx-per-append" sets MaxGroup 1 for comparison.
+func BenchmarkAppendConcurrent(b *testing.B) {
+	for _, bc := range []struct {
+		name     string
+		maxGroup int
+	}{{"group", 0}, {"tx-per-append", 1}} {
+		b.Run(bc.name, func(b *testing.B) {
+			ctx := context.Background()
+			s := benchStoreWith(b, &sqlite.Options{MaxGroup: bc.maxGroup})
+			data := make([]byte, 100)
+			var next atomic.Int64
+			b.SetParallelism(max(1, 16/runtime.GOMAXPROCS(0)))
+			b.ReportAllocs()
+			b.RunParallel(func(pb *testing.PB) {
+				stream := fmt.Sprintf("w-%d", next.Add(1))
+				v := int64(0)
+				for pb.Next() {
+					if _, err := s.Append(ctx, stream, chronicle.Exactly(v), chronicle.EventData{Type: "Increment", Data: data}); err != nil {
+						b.Error(err)
+						return
+					}
+					v++
+				}
+			})
+		})
+	}
 }

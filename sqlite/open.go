@@ -51,7 +51,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
-	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/chronicle-go/chronicle"
@@ -74,9 +74,15 @@ type Backend struct {
 	path   string // "" when in memory
 	memory bool
 
-	wmu    sync.Mutex // serializes the writer connection
-	writer *conn      // guarded by wmu
-	sql    writerSQL  // guarded by wmu
+	writer   *conn     // used only by the writer goroutine once open
+	sql      writerSQL // used only by the writer goroutine
+	queue    chan *writeReq
+	stop     chan struct{} // closed by Close to end the writer goroutine
+	stopped  chan struct{} // closed when the writer goroutine has ended
+	onCommit func()        // set by the Store (SetCommitHook); called once per group
+
+	groups      atomic.Int64 // committed groups that wrote something
+	groupedReqs atomic.Int64 // requests answered in those groups
 
 	readers pool
 	nreader int
@@ -153,6 +159,10 @@ func (b *Backend) open(ctx context.Context, file string) error {
 		b.readers.ch <- r
 		b.nreader++
 	}
+	b.queue = make(chan *writeReq, b.opts.MaxGroup)
+	b.stop = make(chan struct{})
+	b.stopped = make(chan struct{})
+	go b.writeLoop()
 	if !b.memory {
 		n, err := b.connect(ctx, roURI, sqlite3.OPEN_READONLY|sqlite3.OPEN_URI)
 		if err != nil {
@@ -332,6 +342,11 @@ func compatible(appID, userVersion, objects int64, latest int) error {
 // running.
 func (b *Backend) Close() error {
 	var errs []error
+	if b.stop != nil {
+		close(b.stop)
+		<-b.stopped
+		b.stop = nil
+	}
 	if b.notifier != nil {
 		errs = append(errs, b.notifier.close())
 		b.notifier = nil

@@ -14,6 +14,8 @@ const (
 	DefaultBusyTimeout  = 5 * time.Second       // how long a write waits for another process's lock
 	DefaultPollInterval = 50 * time.Millisecond // how often changes by other processes are checked
 	DefaultFileMode     = os.FileMode(0o600)    // permissions of a new database file
+	DefaultMaxGroup     = 256                   // writes that may share one transaction
+	maxMaxGroup         = 4096                  // upper bound on Options.MaxGroup
 	maxReadConns        = 64                    // upper bound on Options.ReadConns
 	minPollInterval     = 1 * time.Millisecond  // lower bound on Options.PollInterval
 	maxPollInterval     = 1 * time.Minute       // upper bound on Options.PollInterval
@@ -42,6 +44,10 @@ type Options struct {
 	// FileMode is the permission of a database file that Open creates.
 	// Zero means DefaultFileMode (owner read/write only).
 	FileMode os.FileMode
+	// MaxGroup is the largest number of concurrent writes (appends and
+	// snapshot saves) that share one transaction: group commit. Zero means
+	// DefaultMaxGroup; 1 gives every write its own transaction.
+	MaxGroup int
 	// PageSize is the number of events Read and Watch fetch per query.
 	// Zero means chronicle.DefaultPageSize.
 	PageSize int
@@ -65,6 +71,8 @@ func (o *Options) withDefaults() (Options, error) {
 		return r, fmt.Errorf("PollInterval %v out of range %v..%v", r.PollInterval, minPollInterval, maxPollInterval)
 	case r.FileMode&^os.ModePerm != 0:
 		return r, fmt.Errorf("FileMode %v has bits other than permissions", r.FileMode)
+	case r.MaxGroup < 0 || r.MaxGroup > maxMaxGroup:
+		return r, fmt.Errorf("MaxGroup %d out of range 0..%d", r.MaxGroup, maxMaxGroup)
 	case r.PageSize < 0:
 		return r, fmt.Errorf("PageSize %d is negative", r.PageSize)
 	}
@@ -82,6 +90,9 @@ func (o *Options) withDefaults() (Options, error) {
 	}
 	if r.FileMode == 0 {
 		r.FileMode = DefaultFileMode
+	}
+	if r.MaxGroup == 0 {
+		r.MaxGroup = DefaultMaxGroup
 	}
 	if r.Logger == nil {
 		r.Logger = slog.Default()

@@ -1,0 +1,218 @@
+package sqlite
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync/atomic"
+
+	"github.com/chronicle-go/chronicle"
+)
+
+// Group commit
+//
+// Every write (appends and snapshots) is a writeReq handed to one writer
+// goroutine, which owns the writer connection. The goroutine takes the first
+// request it finds, drains whatever else is queued at that moment (it never
+// waits for more, so a lone writer pays no delay), runs the whole group in one
+// BEGIN IMMEDIATE … COMMIT, and answers each caller after the commit. Each
+// request of a group runs in a savepoint of its own, so one request's
+// conflict or bad input rolls back that request alone. Watchers are woken
+// once per group.
+
+// Request states. A caller whose context ends may withdraw its request while
+// it is queued or taken but not yet started; once started, the caller waits
+// for the outcome, which is then definite: written and committed, or not.
+const (
+	reqQueued int32 = iota
+	reqTaken
+	reqRunning
+	reqWithdrawn
+)
+
+var _ chronicle.CommitNotifier = (*Backend)(nil)
+
+type writeReq struct {
+	ctx   context.Context
+	fn    func(w *conn) (changed bool, err error)
+	state atomic.Int32
+
+	changed bool          // set by the writer before done closes
+	err     error         // likewise
+	done    chan struct{} // closed when the request is answered
+}
+
+// SetCommitHook implements [chronicle.CommitNotifier]: f is called once
+// after each committed group that wrote something, before its callers are
+// answered.
+func (b *Backend) SetCommitHook(f func()) { b.onCommit = f }
+
+// write runs fn in the writer goroutine inside a write transaction, together
+// with any other writes queued at the same time. fn reports whether it wrote
+// anything. If ctx ends before fn starts, the request is withdrawn and
+// nothing is written; once fn has started, write waits for the commit and
+// reports its outcome.
+func (b *Backend) write(ctx context.Context, fn func(w *conn) (changed bool, err error)) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	r := &writeReq{ctx: ctx, fn: fn, done: make(chan struct{})}
+	select {
+	case b.queue <- r:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	select {
+	case <-r.done:
+		return r.err
+	case <-ctx.Done():
+		if r.state.CompareAndSwap(reqQueued, reqWithdrawn) || r.state.CompareAndSwap(reqTaken, reqWithdrawn) {
+			return ctx.Err() // never started: nothing written
+		}
+		<-r.done
+		return r.err
+	}
+}
+
+func (b *Backend) writeLoop() {
+	defer close(b.stopped)
+	maxGroup := b.opts.MaxGroup
+	group := make([]*writeReq, 0, maxGroup)
+	for {
+		select {
+		case <-b.stop:
+			return
+		case r := <-b.queue:
+			group = append(group[:0], r)
+		}
+	drain:
+		for len(group) < maxGroup {
+			select {
+			case r := <-b.queue:
+				group = append(group, r)
+			default:
+				break drain
+			}
+		}
+		b.runGroup(group)
+		clear(group)
+	}
+}
+
+// runGroup runs the requests of group in one transaction and answers them.
+func (b *Backend) runGroup(group []*writeReq) {
+	live := group[:0:0]
+	for _, r := range group {
+		if r.state.CompareAndSwap(reqQueued, reqTaken) {
+			live = append(live, r)
+		}
+	}
+	if len(live) == 0 {
+		return
+	}
+	w := b.writer
+	answer := func(rs []*writeReq, err error) {
+		for _, r := range rs {
+			if r.err == nil {
+				r.err = err
+			}
+			close(r.done)
+		}
+	}
+	if err := w.exec("BEGIN IMMEDIATE"); err != nil {
+		answer(live, interpret(context.Background(), err))
+		return
+	}
+	single := len(live) == 1
+	var done []*writeReq // requests that ran, in order
+	anyChanged := false
+	for _, r := range live {
+		if !r.state.CompareAndSwap(reqTaken, reqRunning) {
+			continue // withdrawn by its caller
+		}
+		if err := r.ctx.Err(); err != nil {
+			r.err = err
+			done = append(done, r)
+			continue
+		}
+		if !single {
+			if err := w.exec("SAVEPOINT request"); err != nil {
+				r.err = interpret(r.ctx, err)
+				done = append(done, r)
+				continue
+			}
+		}
+		if single {
+			// Only a lone request may be interrupted by its context: an
+			// interrupted write rolls back the whole transaction.
+			w.c.SetInterrupt(r.ctx)
+		}
+		changed, err := r.fn(w)
+		w.c.SetInterrupt(context.Background())
+		if w.c.GetAutocommit() {
+			// The statement ended the whole transaction (an interrupt,
+			// INSERT OR ROLLBACK on a constraint, disk full, an I/O
+			// error). This request fails; every other request of the
+			// group runs again in a new transaction, as if it had been
+			// queued after it.
+			if err == nil {
+				err = errors.New("transaction ended unexpectedly")
+			}
+			r.err = interpret(r.ctx, err)
+			close(r.done)
+			var again []*writeReq
+			for _, q := range live {
+				switch {
+				case q == r:
+				case q.state.CompareAndSwap(reqRunning, reqQueued), q.state.CompareAndSwap(reqTaken, reqQueued):
+					q.err, q.changed = nil, false
+					again = append(again, q)
+				}
+			}
+			if len(again) > 0 {
+				b.runGroup(again)
+			}
+			return
+		}
+		if err != nil {
+			r.err = interpret(r.ctx, err)
+			if !single {
+				_ = w.exec("ROLLBACK TO request")
+				_ = w.exec("RELEASE request")
+			}
+		} else {
+			r.changed = changed
+			anyChanged = anyChanged || changed
+			if !single {
+				if err := w.exec("RELEASE request"); err != nil {
+					r.err = interpret(r.ctx, err)
+				}
+			}
+		}
+		done = append(done, r)
+	}
+	var err error
+	if anyChanged {
+		err = w.exec("COMMIT")
+	}
+	if !w.c.GetAutocommit() {
+		if rerr := w.exec("ROLLBACK"); rerr != nil && err == nil {
+			err = rerr
+		}
+	}
+	if err != nil {
+		err = fmt.Errorf("commit: %w", interpret(context.Background(), err))
+		for _, r := range done {
+			if r.err == nil {
+				r.err = err
+			}
+		}
+	} else if anyChanged {
+		b.groups.Add(1)
+		b.groupedReqs.Add(int64(len(done)))
+		if b.onCommit != nil {
+			b.onCommit()
+		}
+	}
+	answer(done, nil)
+}
