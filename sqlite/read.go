@@ -133,17 +133,43 @@ func queryEvents(c *conn, query string, args []any, limit int) ([]chronicle.Even
 	if err := bind(st, args...); err != nil {
 		return nil, err
 	}
-	events := make([]chronicle.Event, 0, min(limit, 64))
-	var stream, typ string
+	events := make([]chronicle.Event, 0, min(limit, 1024))
+	var sc scanner
 	for st.Step() {
-		events = append(events, scanEvent(st, &stream, &typ))
+		events = append(events, sc.event(st))
 	}
 	return events, st.Err()
 }
 
-// scanEvent decodes the current row. stream and typ carry the previous
-// row's strings, reused when equal to save an allocation per event.
-func scanEvent(st *sqlite3.Stmt, stream, typ *string) chronicle.Event {
+// scanner decodes rows of eventColumns. It reuses the previous row's stream
+// and type strings when they repeat, and carves event data out of a shared
+// buffer, so that decoding costs about one allocation per event (its ID).
+type scanner struct {
+	stream, typ string
+	buf         []byte
+}
+
+// arenaSize is the size of each shared data buffer; larger payloads get
+// their own allocation.
+const arenaSize = 16 << 10
+
+// bytes copies raw into the shared buffer and returns the copy, capped so
+// that appending to it never touches the next event's bytes.
+func (sc *scanner) bytes(raw []byte) []byte {
+	if len(raw) > arenaSize/4 {
+		return append([]byte(nil), raw...)
+	}
+	if len(raw) > cap(sc.buf)-len(sc.buf) {
+		sc.buf = make([]byte, 0, arenaSize)
+	}
+	n := len(sc.buf)
+	sc.buf = append(sc.buf, raw...)
+	return sc.buf[n:len(sc.buf):len(sc.buf)]
+}
+
+// event decodes the current row.
+func (sc *scanner) event(st *sqlite3.Stmt) chronicle.Event {
+	stream, typ := &sc.stream, &sc.typ
 	if raw := st.ColumnRawText(1); string(raw) != *stream {
 		*stream = string(raw)
 	}
@@ -160,10 +186,11 @@ func scanEvent(st *sqlite3.Stmt, stream, typ *string) chronicle.Event {
 		Time:     time.Unix(0, st.ColumnInt64(7)).UTC(),
 	}
 	if raw := st.ColumnRawBlob(4); len(raw) > 0 {
-		ev.Data = append([]byte(nil), raw...)
+		ev.Data = sc.bytes(raw)
 	}
-	if st.ColumnType(5) != sqlite3.NULL {
-		ev.Metadata = json.RawMessage(st.ColumnBlob(5, nil))
+	// Empty metadata is stored as NULL, so no bytes means none.
+	if raw := st.ColumnRawText(5); len(raw) > 0 {
+		ev.Metadata = json.RawMessage(sc.bytes(raw))
 	}
 	return ev
 }
