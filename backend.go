@@ -36,7 +36,7 @@ type Backend interface {
 
 	// ReadStream returns up to p.Limit events of one stream after (or,
 	// backwards, before) p.From that pass p.Filter, in version order.
-	ReadStream(ctx context.Context, p *ReadStreamParams) ([]Event, error)
+	ReadStream(ctx context.Context, p *ReadStreamParams) (ReadStreamResult, error)
 
 	// ReadAll returns up to p.Limit events of the global stream after (or,
 	// backwards, before) p.From that pass p.Filter, in position order.
@@ -120,6 +120,16 @@ type ReadStreamParams struct {
 	Backwards bool
 	Limit     int // > 0
 	Filter    Filter
+}
+
+// ReadStreamResult is a page of a stream.
+type ReadStreamResult struct {
+	Events []Event
+	// Next is where a forward read continues: the version of the last
+	// event when the page is full, else the stream's version as seen by the
+	// same read, so that a filtered watch never examines the events it
+	// skipped twice. Backwards reads leave it zero.
+	Next int64
 }
 
 // ReadAllParams are the arguments of [Backend.ReadAll].

@@ -23,7 +23,7 @@ const (
 // The range of event times: nanoseconds since 1970 in an int64, which every
 // backend stores exactly.
 var (
-	MinTime = time.Unix(0, math.MinInt64).UTC() // 1677-09-21
+	MinTime = time.Unix(0, math.MinInt64).UTC() // 1677-09-21 00:12:43.145224192
 	MaxTime = time.Unix(0, math.MaxInt64).UTC() // 2262-04-11
 )
 
@@ -82,7 +82,12 @@ func validateName(field, s string, max int) error {
 	return nil
 }
 
-// validateMetadata accepts nothing or a JSON object.
+// MaxMetadataDepth is the deepest nesting of objects and arrays that event
+// metadata may have (databases' JSON functions have limits of their own).
+const MaxMetadataDepth = 64
+
+// validateMetadata accepts nothing or a JSON object nested at most
+// MaxMetadataDepth deep.
 func validateMetadata(field string, m json.RawMessage) error {
 	if len(m) == 0 {
 		return nil
@@ -91,5 +96,35 @@ func validateMetadata(field string, m json.RawMessage) error {
 	if len(t) == 0 || t[0] != '{' || !json.Valid(m) {
 		return invalid(field, "metadata must be a JSON object")
 	}
+	if jsonDepth(m) > MaxMetadataDepth {
+		return invalid(field, "metadata nested deeper than %d", MaxMetadataDepth)
+	}
 	return nil
+}
+
+// jsonDepth returns the deepest nesting of objects and arrays in valid JSON.
+func jsonDepth(b []byte) int {
+	depth, deepest, inString, escaped := 0, 0, false, false
+	for _, c := range b {
+		switch {
+		case escaped:
+			escaped = false
+		case inString:
+			switch c {
+			case '\\':
+				escaped = true
+			case '"':
+				inString = false
+			}
+		case c == '"':
+			inString = true
+		case c == '{' || c == '[':
+			if depth++; depth > deepest {
+				deepest = depth
+			}
+		case c == '}' || c == ']':
+			depth--
+		}
+	}
+	return deepest
 }

@@ -58,6 +58,11 @@ func (o Op) String() string {
 const (
 	// MaxFilterValues is the largest number of values one condition may list.
 	MaxFilterValues = 1000
+	// MaxFilterTotalValues is the largest number of values a whole filter
+	// may list.
+	MaxFilterTotalValues = 4096
+	// MaxFilterConditions is the largest number of conditions in a filter.
+	MaxFilterConditions = 32
 	// MaxMetadataPathDepth is the largest number of segments in a metadata path.
 	MaxMetadataPathDepth = 16
 )
@@ -131,9 +136,20 @@ func strs(s []string) []any {
 }
 
 // Validate reports the first malformed condition: an unknown field or
-// operator, an empty value set, a value of the wrong kind, or a bad path.
+// operator, an empty value set, a value of the wrong kind, or a bad path;
+// or a filter beyond [MaxFilterConditions] or [MaxFilterTotalValues].
 // Errors match [ErrInvalid]. Stores validate every filter before querying.
 func (f Filter) Validate() error {
+	if len(f) > MaxFilterConditions {
+		return invalid("filter", "%d conditions, more than %d", len(f), MaxFilterConditions)
+	}
+	total := 0
+	for _, c := range f {
+		total += len(c.Values)
+	}
+	if total > MaxFilterTotalValues {
+		return invalid("filter", "%d values in all, more than %d", total, MaxFilterTotalValues)
+	}
 	for i, c := range f {
 		if err := c.validate(); err != nil {
 			return invalid(fmt.Sprintf("filter[%d]", i), "%v", err)

@@ -29,7 +29,8 @@ func At(n uint64) Position { return Position{Commit: n, Prepare: n} }
 
 // EndPosition returns the greatest position. Passed as the start of
 // [Store.WatchAll] it means "the head when the iteration starts": only
-// events committed afterwards are delivered. Reading from it returns nothing.
+// events committed afterwards are delivered. Reading forwards from it
+// returns nothing; reading backwards from it returns everything.
 func EndPosition() Position { return Position{Commit: math.MaxUint64, Prepare: math.MaxUint64} }
 
 // IsZero reports whether p is the zero position (the start of the store).

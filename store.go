@@ -40,9 +40,11 @@ type Store struct {
 	ids     uuidv7.Generator
 	changes notify.Broadcaster
 
-	gate   sync.RWMutex // held shared by each backend call, exclusively by Close
-	closed bool         // guarded by gate
-	done   chan struct{}
+	gate     sync.RWMutex  // held shared by each backend call, exclusively by Close
+	closed   bool          // guarded by gate
+	done     chan struct{} // closed when Close starts: ends watches
+	shutdown chan struct{} // closed when Close has finished
+	closeErr error         // Close's result, set before shutdown closes
 
 	cancel   context.CancelFunc // stops the change watcher
 	wg       sync.WaitGroup
@@ -73,7 +75,7 @@ func New(b Backend, opts *Options) (*Store, error) {
 		o.Logger = slog.Default()
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	s := &Store{b: b, log: o.Logger, pageSize: o.PageSize, done: make(chan struct{}), cancel: cancel}
+	s := &Store{b: b, log: o.Logger, pageSize: o.PageSize, done: make(chan struct{}), shutdown: make(chan struct{}), cancel: cancel}
 	if cn, ok := b.(CommitNotifier); ok {
 		cn.SetCommitHook(s.changes.Broadcast)
 		s.selfNotify = true
@@ -84,12 +86,17 @@ func New(b Backend, opts *Options) (*Store, error) {
 
 // Close ends every running watch (their iterators yield [ErrClosed]), waits
 // for calls in flight, stops the notifier and closes the backend. It is safe
-// to call more than once; later calls return nil. Every call on the Store
-// after Close returns an error matching [ErrClosed].
+// to call more than once and from several goroutines: every call returns
+// once the store is closed, the later ones with nil. Every call on the Store
+// after Close returns an error matching [ErrClosed] (arguments are still
+// validated first, so an invalid one gets [ErrInvalid]).
+//
+// Close may be called from inside a Read or Watch loop body.
 func (s *Store) Close() error {
 	s.gate.Lock()
 	if s.closed {
 		s.gate.Unlock()
+		<-s.shutdown
 		return nil
 	}
 	s.closed = true
@@ -99,9 +106,10 @@ func (s *Store) Close() error {
 	s.cancel()
 	s.wg.Wait()
 	if err := s.b.Close(); err != nil {
-		return fmt.Errorf("chronicle: close: %w", err)
+		s.closeErr = fmt.Errorf("chronicle: close: %w", err)
 	}
-	return nil
+	close(s.shutdown)
+	return s.closeErr
 }
 
 // enter admits one backend call, or reports that the store is closed.
@@ -142,8 +150,9 @@ func (s *Store) leave() { s.gate.RUnlock() }
 // carrying it, it is one. An empty batch writes nothing and returns the
 // stream's current version without checking expect.
 //
-// Event times must lie within the years 1678 to 2262 (nanoseconds since
-// 1970 in an int64); other times are rejected with [ErrInvalid].
+// Event times must lie between [MinTime] (1677-09-21) and [MaxTime]
+// (2262-04-11), the range of int64 nanoseconds since 1970; other times are
+// rejected with [ErrInvalid].
 //
 // Invalid input (see [ValidateStreamName]; an empty or overlong Type;
 // Metadata that is not a JSON object; a negative expected version) returns
@@ -276,7 +285,8 @@ func (s *Store) Read(ctx context.Context, stream string, from int64, opts *ReadO
 				n = left
 			}
 			page, err := call(s, func() ([]Event, error) {
-				return s.b.ReadStream(ctx, &ReadStreamParams{Stream: stream, From: from, Backwards: o.Backwards, Limit: n, Filter: o.Filter})
+				res, err := s.b.ReadStream(ctx, &ReadStreamParams{Stream: stream, From: from, Backwards: o.Backwards, Limit: n, Filter: o.Filter})
+				return res.Events, err
 			})
 			if err != nil {
 				yield(Event{}, fmt.Errorf("chronicle: read %q: %w", stream, err))

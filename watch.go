@@ -60,14 +60,12 @@ func (s *Store) Watch(ctx context.Context, stream string, from int64, opts *Watc
 			from = info.Version
 		}
 		s.watchLoop(ctx, o, yield, func() ([]Event, bool, error) {
-			page, err := s.b.ReadStream(ctx, &ReadStreamParams{Stream: stream, From: from, Limit: s.pageSize, Filter: o.Filter})
+			res, err := s.b.ReadStream(ctx, &ReadStreamParams{Stream: stream, From: from, Limit: s.pageSize, Filter: o.Filter})
 			if err != nil {
 				return nil, false, fmt.Errorf("chronicle: watch %q: %w", stream, err)
 			}
-			if len(page) > 0 {
-				from = page[len(page)-1].Version
-			}
-			return page, len(page) == s.pageSize, nil
+			from = max(from, res.Next)
+			return res.Events, len(res.Events) == s.pageSize, nil
 		})
 	}
 }

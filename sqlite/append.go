@@ -63,7 +63,7 @@ const (
 // transaction on the writer connection.
 func (b *Backend) Append(ctx context.Context, p *chronicle.AppendParams) (chronicle.AppendResult, error) {
 	var res chronicle.AppendResult
-	err := b.write(ctx, func(w *conn) (bool, error) {
+	err := b.write(ctx, true, func(w *conn) (bool, error) {
 		var err error
 		res, err = b.appendTx(w, p)
 		return len(res.Positions) > 0, err

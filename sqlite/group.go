@@ -33,9 +33,10 @@ const (
 var _ chronicle.CommitNotifier = (*Backend)(nil)
 
 type writeReq struct {
-	ctx   context.Context
-	fn    func(w *conn) (changed bool, err error)
-	state atomic.Int32
+	ctx    context.Context
+	events bool // a commit of this request wakes watchers
+	fn     func(w *conn) (changed bool, err error)
+	state  atomic.Int32
 
 	changed bool          // set by the writer before done closes
 	err     error         // likewise
@@ -49,14 +50,15 @@ func (b *Backend) SetCommitHook(f func()) { b.onCommit = f }
 
 // write runs fn in the writer goroutine inside a write transaction, together
 // with any other writes queued at the same time. fn reports whether it wrote
-// anything. If ctx ends before fn starts, the request is withdrawn and
+// anything; events says whether what it writes are events, whose commit
+// wakes watchers. If ctx ends before fn starts, the request is withdrawn and
 // nothing is written; once fn has started, write waits for the commit and
 // reports its outcome.
-func (b *Backend) write(ctx context.Context, fn func(w *conn) (changed bool, err error)) error {
+func (b *Backend) write(ctx context.Context, events bool, fn func(w *conn) (changed bool, err error)) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	r := &writeReq{ctx: ctx, fn: fn, done: make(chan struct{})}
+	r := &writeReq{ctx: ctx, events: events, fn: fn, done: make(chan struct{})}
 	select {
 	case b.queue <- r:
 	case <-ctx.Done():
@@ -125,7 +127,7 @@ func (b *Backend) runGroup(group []*writeReq) {
 	}
 	single := len(live) == 1
 	var done []*writeReq // requests that ran, in order
-	anyChanged := false
+	anyChanged, wroteEvents := false, false
 	for _, r := range live {
 		if !r.state.CompareAndSwap(reqTaken, reqRunning) {
 			continue // withdrawn by its caller
@@ -183,6 +185,7 @@ func (b *Backend) runGroup(group []*writeReq) {
 		} else {
 			r.changed = changed
 			anyChanged = anyChanged || changed
+			wroteEvents = wroteEvents || changed && r.events
 			if !single {
 				if err := w.exec("RELEASE request"); err != nil {
 					r.err = interpret(r.ctx, err)
@@ -210,7 +213,7 @@ func (b *Backend) runGroup(group []*writeReq) {
 	} else if anyChanged {
 		b.groups.Add(1)
 		b.groupedReqs.Add(int64(len(done)))
-		if b.onCommit != nil {
+		if wroteEvents && b.onCommit != nil {
 			b.onCommit()
 		}
 	}

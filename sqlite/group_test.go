@@ -19,7 +19,7 @@ func holdWriter(t *testing.T, b *Backend) (release func()) {
 	started, unblock := make(chan struct{}), make(chan struct{})
 	errc := make(chan error, 1)
 	go func() {
-		errc <- b.write(context.Background(), func(*conn) (bool, error) {
+		errc <- b.write(context.Background(), false, func(*conn) (bool, error) {
 			close(started)
 			<-unblock
 			return false, nil
@@ -224,7 +224,7 @@ func TestGroupRerunAfterRollback(t *testing.T) {
 	waitQueued(t, b, 1)
 	culprit := make(chan error, 1)
 	go func() {
-		culprit <- b.write(ctx, func(w *conn) (bool, error) { return true, w.exec("ROLLBACK") })
+		culprit <- b.write(ctx, true, func(w *conn) (bool, error) { return true, w.exec("ROLLBACK") })
 	}()
 	waitQueued(t, b, 2)
 	go func() {

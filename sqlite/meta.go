@@ -94,7 +94,7 @@ func (b *Backend) SaveSnapshot(ctx context.Context, s *chronicle.Snapshot) error
 		}
 		version = pos
 	}
-	return b.write(ctx, func(w *conn) (bool, error) {
+	return b.write(ctx, false, func(w *conn) (bool, error) {
 		var reached int64
 		var err error
 		if s.Stream == "" {

@@ -146,7 +146,21 @@ func (b *Backend) open(ctx context.Context, file string) error {
 		return err
 	}
 	b.writer = w
+	// Until the file is known to be ours, closing must not checkpoint a
+	// WAL left by a crashed writer into it: a refused file is left as it
+	// was. (Without such a WAL, a clean close removes the files it made.)
+	if fi, err := os.Stat(b.path + "-wal"); err == nil && fi.Size() > 0 {
+		if _, err := w.c.Config(sqlite3.DBCONFIG_NO_CKPT_ON_CLOSE, true); err != nil {
+			return fmt.Errorf("sqlite: configure writer: %w", err)
+		}
+	}
 	if err := b.checkAndMigrate(ctx, w); err != nil {
+		return err
+	}
+	if _, err := w.c.Config(sqlite3.DBCONFIG_NO_CKPT_ON_CLOSE, false); err != nil {
+		return fmt.Errorf("sqlite: configure writer: %w", err)
+	}
+	if err := b.matchFileModes(); err != nil {
 		return err
 	}
 
@@ -171,6 +185,25 @@ func (b *Backend) open(ctx context.Context, file string) error {
 		b.notifier = n
 	}
 	b.log.Debug("chronicle sqlite store opened", "path", b.path, "memory", b.memory, "readers", b.opts.ReadConns)
+	return nil
+}
+
+// matchFileModes gives the WAL and shared-memory files the permissions of
+// the database file: SQLite creates them with the process's defaults, and
+// the WAL holds every recent event.
+func (b *Backend) matchFileModes() error {
+	if b.memory {
+		return nil
+	}
+	fi, err := os.Stat(b.path)
+	if err != nil {
+		return fmt.Errorf("sqlite: %w", err)
+	}
+	for _, p := range []string{b.path + "-wal", b.path + "-shm"} {
+		if err := os.Chmod(p, fi.Mode().Perm()); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return fmt.Errorf("sqlite: %w", err)
+		}
+	}
 	return nil
 }
 
@@ -329,8 +362,9 @@ func compatible(appID, userVersion, objects int64, latest int) error {
 	switch {
 	case appID == 0 && userVersion == 0 && objects == 0:
 		return nil // a new, empty database
-	case appID != ApplicationID:
-		return fmt.Errorf("sqlite: %w: not a Chronicle database (application_id %#x)", chronicle.ErrIncompatible, appID)
+	case appID != ApplicationID || userVersion < 0:
+		return fmt.Errorf("sqlite: %w: not a Chronicle database (application_id %#x, user_version %d)",
+			chronicle.ErrIncompatible, appID, userVersion)
 	case userVersion > int64(latest):
 		return fmt.Errorf("sqlite: %w: schema version %d is newer than this version of Chronicle supports (%d)",
 			chronicle.ErrIncompatible, userVersion, latest)

@@ -24,8 +24,10 @@ func (b *Backend) withReader(ctx context.Context, fn func(c *conn) error) error 
 	return interpret(ctx, fn(c))
 }
 
-// ReadStream implements [chronicle.Backend.ReadStream].
-func (b *Backend) ReadStream(ctx context.Context, p *chronicle.ReadStreamParams) ([]chronicle.Event, error) {
+// ReadStream implements [chronicle.Backend.ReadStream]. A forward read
+// that comes back short also reads the stream's version in the same read
+// transaction, so Next covers every event the query examined.
+func (b *Backend) ReadStream(ctx context.Context, p *chronicle.ReadStreamParams) (chronicle.ReadStreamResult, error) {
 	var q strings.Builder
 	args := make([]any, 0, 4)
 	q.WriteString("SELECT " + eventColumns + " FROM events WHERE stream = ?")
@@ -43,23 +45,35 @@ func (b *Backend) ReadStream(ctx context.Context, p *chronicle.ReadStreamParams)
 		order = " ORDER BY version DESC"
 	}
 	if err := whereFilter(&q, &args, p.Filter); err != nil {
-		return nil, err
+		return chronicle.ReadStreamResult{}, err
 	}
 	q.WriteString(order + " LIMIT ?")
 	args = append(args, p.Limit)
 
-	var events []chronicle.Event
+	var res chronicle.ReadStreamResult
 	err := b.withReader(ctx, func(c *conn) error {
+		if err := c.exec("BEGIN"); err != nil {
+			return err
+		}
+		defer func() { _ = c.exec("COMMIT") }()
 		var err error
-		events, err = queryEvents(c, q.String(), args, p.Limit)
+		res.Events, err = queryEvents(c, q.String(), args, p.Limit)
+		if err != nil || p.Backwards {
+			return err
+		}
+		if len(res.Events) == p.Limit {
+			res.Next = res.Events[len(res.Events)-1].Version
+			return nil
+		}
+		_, err = c.row(sqlStreamVersion, []*int64{&res.Next}, p.Stream)
 		return err
 	})
-	return events, err
+	return res, err
 }
 
-// ReadAll implements [chronicle.Backend.ReadAll]. A forward read that comes
-// back short also reads the head in the same read transaction, so Next
-// covers every event the query examined.
+// ReadAll implements [chronicle.Backend.ReadAll]. As in ReadStream, a
+// forward read that comes back short also reads the head in the same read
+// transaction, so Next covers every event the query examined.
 func (b *Backend) ReadAll(ctx context.Context, p *chronicle.ReadAllParams) (chronicle.ReadAllResult, error) {
 	from, err := sqlPosition(p.From)
 	if err != nil {

@@ -142,15 +142,15 @@ func (b *Backend) Append(ctx context.Context, p *chronicle.AppendParams) (chroni
 }
 
 // ReadStream implements [chronicle.Backend].
-func (b *Backend) ReadStream(ctx context.Context, p *chronicle.ReadStreamParams) ([]chronicle.Event, error) {
+func (b *Backend) ReadStream(ctx context.Context, p *chronicle.ReadStreamParams) (chronicle.ReadStreamResult, error) {
 	b.mu.RLock()
 	defer b.mu.RUnlock()
 	if err := b.check(ctx); err != nil {
-		return nil, err
+		return chronicle.ReadStreamResult{}, err
 	}
 	st := b.streams[p.Stream]
 	if st == nil {
-		return nil, nil
+		return chronicle.ReadStreamResult{}, nil
 	}
 	m := newMatcher(p.Filter)
 	n := int64(len(st.index))
@@ -162,12 +162,17 @@ func (b *Backend) ReadStream(ctx context.Context, p *chronicle.ReadStreamParams)
 		return len(out) == p.Limit
 	}
 	if !p.Backwards {
+		res := chronicle.ReadStreamResult{Next: n}
 		if p.From >= n {
-			return nil, nil
+			return res, nil
 		}
 		for v := p.From + 1; v <= n && !add(v); v++ {
 		}
-		return out, nil
+		res.Events = out
+		if len(out) == p.Limit {
+			res.Next = out[len(out)-1].Version
+		}
+		return res, nil
 	}
 	last := n
 	if p.From > 0 && p.From <= n {
@@ -175,7 +180,7 @@ func (b *Backend) ReadStream(ctx context.Context, p *chronicle.ReadStreamParams)
 	}
 	for v := last; v >= 1 && !add(v); v-- {
 	}
-	return out, nil
+	return chronicle.ReadStreamResult{Events: out}, nil
 }
 
 // ReadAll implements [chronicle.Backend].
