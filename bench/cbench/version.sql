@@ -1,0 +1,5 @@
+-- The stream's version. Chronicle reads it from its streams table, which
+-- cbench does not maintain; max(version) over the unique index is the same
+-- one index probe.
+-- @params stream
+SELECT max(version) FROM events WHERE stream = ?
