@@ -130,6 +130,10 @@ type ReadStreamResult struct {
 	// same read, so that a filtered watch never examines the events it
 	// skipped twice. Backwards reads leave it zero.
 	Next int64
+	// Head is the store's head position as seen by the same read, set by
+	// forward reads that return fewer than Limit events: every event of the
+	// stream up to Head has been examined. Live watches continue from it.
+	Head Position
 }
 
 // ReadAllParams are the arguments of [Backend.ReadAll].

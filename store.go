@@ -49,6 +49,7 @@ type Store struct {
 	cancel   context.CancelFunc // stops the change watcher
 	wg       sync.WaitGroup
 	watchers atomic.Int64
+	tail     tail // recent events shared by live watches
 	// selfNotify is set when the backend wakes watchers on its commits
 	// (CommitNotifier), so Append need not.
 	selfNotify bool
@@ -81,6 +82,7 @@ func New(b Backend, opts *Options) (*Store, error) {
 		s.selfNotify = true
 	}
 	s.wg.Go(func() { b.WatchChanges(ctx, s.changes.Broadcast) })
+	s.wg.Go(func() { s.tail.run(ctx, s) })
 	return s, nil
 }
 

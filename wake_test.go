@@ -39,11 +39,22 @@ func TestSnapshotSavesDoNotWakeWatchers(t *testing.T) {
 		t.Fatal(err)
 	}
 	caught := make(chan struct{})
+	got := make(chan chronicle.Event, 10)
 	go func() {
-		for range s.WatchAll(ctx, chronicle.Position{}, &chronicle.WatchOptions{CaughtUp: func() { close(caught) }}) {
+		for ev, err := range s.WatchAll(ctx, chronicle.Position{}, &chronicle.WatchOptions{CaughtUp: func() { close(caught) }}) {
+			if err == nil {
+				got <- ev
+			}
 		}
 	}()
 	<-caught
+	<-got
+	// One live event, so the watch is past its start-up reads.
+	if _, err := s.Append(ctx, "b", chronicle.Any, chronicle.EventData{Type: "E"}); err != nil {
+		t.Fatal(err)
+	}
+	<-got
+	time.Sleep(10 * time.Millisecond)
 	before := cb.reads.Load()
 	for i := range 50 {
 		if err := s.SaveSnapshot(ctx, "a", "p", 1, []byte{byte(i)}); err != nil {

@@ -59,13 +59,19 @@ func (s *Store) Watch(ctx context.Context, stream string, from int64, opts *Watc
 			}
 			from = info.Version
 		}
-		s.watchLoop(ctx, o, yield, func() ([]Event, bool, error) {
-			res, err := s.b.ReadStream(ctx, &ReadStreamParams{Stream: stream, From: from, Limit: s.pageSize, Filter: o.Filter})
-			if err != nil {
-				return nil, false, fmt.Errorf("chronicle: watch %q: %w", stream, err)
-			}
-			from = max(from, res.Next)
-			return res.Events, len(res.Events) == s.pageSize, nil
+		m := newMatcher(o.Filter)
+		s.watchLoop(ctx, o, yield, cursor{
+			read: func() ([]Event, bool, Position, error) {
+				res, err := s.b.ReadStream(ctx, &ReadStreamParams{Stream: stream, From: from, Limit: s.pageSize, Filter: o.Filter})
+				if err != nil {
+					return nil, false, Position{}, fmt.Errorf("chronicle: watch %q: %w", stream, err)
+				}
+				from = max(from, res.Next)
+				return res.Events, len(res.Events) == s.pageSize, res.Head, nil
+			},
+			match:   func(ev *Event) bool { return ev.Stream == stream && ev.Version > from && m.match(ev) },
+			advance: func(ev *Event) { from = ev.Version },
+			skip:    func(Position) {},
 		})
 	}
 }
@@ -91,15 +97,24 @@ func (s *Store) WatchAll(ctx context.Context, from Position, opts *WatchOptions)
 			}
 			from = st.Head
 		}
-		s.watchLoop(ctx, o, yield, func() ([]Event, bool, error) {
-			res, err := s.b.ReadAll(ctx, &ReadAllParams{From: from, Limit: s.pageSize, Filter: o.Filter})
-			if err != nil {
-				return nil, false, fmt.Errorf("chronicle: watch all: %w", err)
+		m := newMatcher(o.Filter)
+		skip := func(pos Position) {
+			if from.Before(pos) {
+				from = pos
 			}
-			if res.Next.Compare(from) > 0 {
-				from = res.Next
-			}
-			return res.Events, len(res.Events) == s.pageSize, nil
+		}
+		s.watchLoop(ctx, o, yield, cursor{
+			read: func() ([]Event, bool, Position, error) {
+				res, err := s.b.ReadAll(ctx, &ReadAllParams{From: from, Limit: s.pageSize, Filter: o.Filter})
+				if err != nil {
+					return nil, false, Position{}, fmt.Errorf("chronicle: watch all: %w", err)
+				}
+				skip(res.Next)
+				return res.Events, len(res.Events) == s.pageSize, res.Next, nil
+			},
+			match:   func(ev *Event) bool { return from.Before(ev.Position) && m.match(ev) },
+			advance: func(ev *Event) { from = ev.Position },
+			skip:    skip,
 		})
 	}
 }
@@ -114,21 +129,59 @@ func watchOptions(opts *WatchOptions) WatchOptions {
 	return o
 }
 
-// watchLoop is the catch-up-then-live loop shared by every watch. read
-// fetches the next page after the watch's cursor and advances the cursor;
-// more reports a full page (so there may be more history).
-func (s *Store) watchLoop(ctx context.Context, o WatchOptions, yield func(Event, error) bool,
-	read func() (page []Event, more bool, err error)) {
+// cursor is what watchLoop needs of one kind of watch.
+type cursor struct {
+	// read fetches the next page after the cursor from storage and
+	// advances the cursor; more reports a full page; head is the global
+	// position up to which the read examined everything (when !more).
+	read func() (page []Event, more bool, head Position, err error)
+	// match selects the events of the tail's window that the watch
+	// delivers; advance moves the cursor past one of them.
+	match   func(*Event) bool
+	advance func(*Event)
+	// skip moves the cursor up to pos: everything before it was examined.
+	skip func(pos Position)
+}
+
+// watchLoop is the catch-up-then-live loop shared by every watch. It reads
+// history from storage until a short page, then goes live: it takes new
+// events from the store's tail window, reading from storage again whenever
+// the window does not reach back to its cursor.
+func (s *Store) watchLoop(ctx context.Context, o WatchOptions, yield func(Event, error) bool, c cursor) {
 	s.watchers.Add(1)
 	defer s.watchers.Add(-1)
-	caughtUp := false
+	live := false
+	defer func() {
+		if live {
+			s.tail.leave()
+		}
+	}()
+	var seen Position // every event up to it has been examined
 	for {
-		// Take the wake-up channel before reading, so a commit that lands
-		// after the read wakes this watch.
-		wake := s.changes.Wait()
+		// Take the wake-up channel before looking, so a commit that lands
+		// after the look wakes this watch.
+		var wake <-chan struct{}
+		if live {
+			wake = s.tail.advanced.Wait()
+			if page, end, ok := s.tail.since(seen, c.match); ok {
+				for i := range page {
+					if !yield(page[i], nil) {
+						return
+					}
+					c.advance(&page[i])
+				}
+				seen = end
+				c.skip(end)
+				if !s.wait(ctx, wake, yield) {
+					return
+				}
+				continue
+			}
+		}
 		var more bool
+		var head Position
 		page, err := call(s, func() (p []Event, err error) {
-			p, more, err = read()
+			p, more, head, err = c.read()
 			return p, err
 		})
 		if err != nil {
@@ -143,20 +196,33 @@ func (s *Store) watchLoop(ctx context.Context, o WatchOptions, yield func(Event,
 		if more {
 			continue
 		}
-		if !caughtUp {
-			caughtUp = true
+		if seen.Before(head) {
+			seen = head
+		}
+		if !live {
+			live = true
+			s.tail.join()
 			if o.CaughtUp != nil {
 				o.CaughtUp()
 			}
+			continue
 		}
-		select {
-		case <-wake:
-		case <-ctx.Done():
-			yield(Event{}, ctx.Err())
-			return
-		case <-s.done:
-			yield(Event{}, ErrClosed)
+		if !s.wait(ctx, wake, yield) {
 			return
 		}
 	}
+}
+
+// wait blocks until wake, or ends the watch when ctx is done or the store
+// closes, yielding the reason.
+func (s *Store) wait(ctx context.Context, wake <-chan struct{}, yield func(Event, error) bool) bool {
+	select {
+	case <-wake:
+		return true
+	case <-ctx.Done():
+		yield(Event{}, ctx.Err())
+	case <-s.done:
+		yield(Event{}, ErrClosed)
+	}
+	return false
 }

@@ -65,8 +65,15 @@ func (b *Backend) ReadStream(ctx context.Context, p *chronicle.ReadStreamParams)
 			res.Next = res.Events[len(res.Events)-1].Version
 			return nil
 		}
-		_, err = c.row(sqlStreamVersion, []*int64{&res.Next}, p.Stream)
-		return err
+		var head int64
+		if _, err := c.row(sqlStreamVersion, []*int64{&res.Next}, p.Stream); err != nil {
+			return err
+		}
+		if _, err := c.row(sqlHead, []*int64{&head}); err != nil {
+			return err
+		}
+		res.Head = chronicle.At(uint64(head))
+		return nil
 	})
 	return res, err
 }

@@ -1,7 +1,9 @@
 package storetest
 
 import (
+	"context"
 	"encoding/json"
+	"errors"
 	"math"
 	"slices"
 	"strings"
@@ -12,6 +14,7 @@ import (
 
 var filterTests = []test{
 	{name: "Matching", run: testFilterMatching},
+	{name: "MatchingLive", run: testFilterMatchingLive},
 	{name: "Injection", run: testFilterInjection},
 	{name: "WatchLive", run: testFilterWatchLive},
 	{name: "Malformed", raw: testFilterMalformed},
@@ -124,6 +127,15 @@ func testFilterMatching(t *testing.T, s *chronicle.Store) {
 			want := strings.Fields(tc.want)
 			o := &chronicle.ReadOptions{Filter: tc.filter}
 			checkIDs(t, "ReadAll", readAll(t, s, chronicle.Position{}, o), want)
+			// Live watches filter recent events in Go: Filter.Match must
+			// agree with the backend's query.
+			var inGo []chronicle.Event
+			for _, e := range readAll(t, s, chronicle.Position{}, nil) {
+				if tc.filter.Match(&e) {
+					inGo = append(inGo, e)
+				}
+			}
+			checkIDs(t, "Filter.Match", inGo, want)
 			checkIDs(t, "WatchAll", watchHistory(t, watchAll(s, chronicle.Position{}), tc.filter), want)
 			rev := slices.Clone(want)
 			slices.Reverse(rev)
@@ -326,5 +338,41 @@ func testFilterMalformed(t *testing.T, open func(t *testing.T) *chronicle.Store)
 				wantInvalid(t, name+" WatchAll EndPosition", iterErr(t, st.WatchAll(ctx, chronicle.EndPosition(), w)))
 			}
 		})
+	}
+}
+
+// testFilterMatchingLive: watches started before the data is written
+// deliver, live, exactly the events each filter selects.
+func testFilterMatchingLive(t *testing.T, s *chronicle.Store) {
+	type live struct {
+		name string
+		w    *watcher
+		want []string
+	}
+	var ws []live
+	for _, tc := range filterCases {
+		want := strings.Fields(tc.want)
+		ws = append(ws, live{tc.name + "/WatchAll", startWatch(t, watchAll(s, chronicle.EndPosition()), tc.filter), want})
+		for _, stream := range filterStreams {
+			var in []string
+			for _, d := range filterData {
+				if d.stream == stream && slices.Contains(want, d.id) {
+					in = append(in, d.id)
+				}
+			}
+			ws = append(ws, live{tc.name + "/Watch " + stream, startWatch(t, watchStream(s, stream, chronicle.FromEnd), tc.filter), in})
+		}
+	}
+	for _, l := range ws {
+		l.w.waitCaughtUp(t)
+	}
+	writeFilterData(t, s)
+	for _, l := range ws {
+		checkIDs(t, l.name, l.w.take(t, len(l.want)), l.want)
+	}
+	for _, l := range ws {
+		if err := l.w.stop(t); err != nil && !errors.Is(err, context.Canceled) {
+			t.Fatalf("%s: %v", l.name, err)
+		}
 	}
 }

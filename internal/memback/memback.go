@@ -11,10 +11,8 @@ package memback
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"fmt"
 	"sort"
-	"strconv"
 	"strings"
 	"sync"
 
@@ -150,19 +148,22 @@ func (b *Backend) ReadStream(ctx context.Context, p *chronicle.ReadStreamParams)
 	}
 	st := b.streams[p.Stream]
 	if st == nil {
-		return chronicle.ReadStreamResult{}, nil
+		if p.Backwards {
+			return chronicle.ReadStreamResult{}, nil
+		}
+		return chronicle.ReadStreamResult{Head: b.head()}, nil
 	}
-	m := newMatcher(p.Filter)
+	m := p.Filter
 	n := int64(len(st.index))
 	var out []chronicle.Event
 	add := func(v int64) bool { // v is a version; reports whether the page is full
-		if ev := &b.log[st.index[v-1]]; m.match(ev) {
+		if ev := &b.log[st.index[v-1]]; m.Match(ev) {
 			out = append(out, copyEvent(ev))
 		}
 		return len(out) == p.Limit
 	}
 	if !p.Backwards {
-		res := chronicle.ReadStreamResult{Next: n}
+		res := chronicle.ReadStreamResult{Next: n, Head: b.head()}
 		if p.From >= n {
 			return res, nil
 		}
@@ -190,10 +191,10 @@ func (b *Backend) ReadAll(ctx context.Context, p *chronicle.ReadAllParams) (chro
 	if err := b.check(ctx); err != nil {
 		return chronicle.ReadAllResult{}, err
 	}
-	m := newMatcher(p.Filter)
+	m := p.Filter
 	var res chronicle.ReadAllResult
 	add := func(i int) bool { // i indexes log; reports whether the page is full
-		if ev := &b.log[i]; m.match(ev) {
+		if ev := &b.log[i]; m.Match(ev) {
 			res.Events = append(res.Events, copyEvent(ev))
 		}
 		return len(res.Events) == p.Limit
@@ -355,126 +356,4 @@ func copyEvent(ev *chronicle.Event) chronicle.Event {
 	c.Data = clone(ev.Data)
 	c.Metadata = clone(ev.Metadata)
 	return c
-}
-
-// matcher applies a validated filter to events.
-type matcher struct {
-	f     chronicle.Filter
-	paths [][]string // parsed metadata paths, by condition
-}
-
-func newMatcher(f chronicle.Filter) *matcher {
-	m := &matcher{f: f, paths: make([][]string, len(f))}
-	for i, c := range f {
-		if c.Field == chronicle.FieldMetadata {
-			m.paths[i], _ = chronicle.ParseMetadataPath(c.Path) // validated by the Store
-		}
-	}
-	return m
-}
-
-func (m *matcher) match(ev *chronicle.Event) bool {
-	var meta any
-	parsed := false
-	for i, c := range m.f {
-		switch c.Field {
-		case chronicle.FieldStream:
-			if !matchString(c, ev.Stream) {
-				return false
-			}
-		case chronicle.FieldType:
-			if !matchString(c, ev.Type) {
-				return false
-			}
-		case chronicle.FieldMetadata:
-			if !parsed {
-				meta, parsed = decode(ev.Metadata), true
-			}
-			v, ok := lookup(meta, m.paths[i])
-			if !ok || !matchJSON(c.Values, v) {
-				return false
-			}
-		default:
-			return false
-		}
-	}
-	return true
-}
-
-func matchString(c chronicle.Condition, s string) bool {
-	if c.Op == chronicle.OpPrefix {
-		p, _ := c.Values[0].(string)
-		return strings.HasPrefix(s, p)
-	}
-	for _, v := range c.Values {
-		if w, ok := v.(string); ok && w == s {
-			return true
-		}
-	}
-	return false
-}
-
-// decode parses metadata, keeping numbers as json.Number; nil when absent.
-func decode(raw json.RawMessage) any {
-	if len(raw) == 0 {
-		return nil
-	}
-	d := json.NewDecoder(bytes.NewReader(raw))
-	d.UseNumber()
-	var v any
-	if d.Decode(&v) != nil {
-		return nil
-	}
-	return v
-}
-
-// lookup follows path through nested JSON objects.
-func lookup(v any, path []string) (any, bool) {
-	for _, seg := range path {
-		obj, ok := v.(map[string]any)
-		if !ok {
-			return nil, false
-		}
-		if v, ok = obj[seg]; !ok {
-			return nil, false
-		}
-	}
-	return v, true
-}
-
-// matchJSON reports whether the JSON value j equals one of the filter
-// values: strings with strings, booleans with booleans, numbers with
-// integers and floats, numerically.
-func matchJSON(values []any, j any) bool {
-	for _, v := range values {
-		switch w := chronicle.NormalizeMetadataValue(v).(type) {
-		case string:
-			if s, ok := j.(string); ok && s == w {
-				return true
-			}
-		case bool:
-			if b, ok := j.(bool); ok && b == w {
-				return true
-			}
-		case int64:
-			n, ok := j.(json.Number)
-			if !ok {
-				continue
-			}
-			if i, err := strconv.ParseInt(string(n), 10, 64); err == nil {
-				if i == w {
-					return true
-				}
-			} else if f, err := n.Float64(); err == nil && f == float64(w) {
-				return true
-			}
-		case float64:
-			if n, ok := j.(json.Number); ok {
-				if f, err := n.Float64(); err == nil && f == w {
-					return true
-				}
-			}
-		}
-	}
-	return false
 }
