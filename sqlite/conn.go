@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 
 	"github.com/chronicle-go/chronicle"
 	"github.com/ncruces/go-sqlite3"
@@ -125,19 +126,34 @@ func bindOne(st *sqlite3.Stmt, i int, a any) error {
 	return fmt.Errorf("sqlite: cannot bind %T", a)
 }
 
-// pool is a fixed set of read-only connections.
+// pool is a fixed set of read-only connections. It hands out the most
+// recently returned connection first, so that a lone reader keeps using one
+// connection whose page cache is warm, and the other caches stay small.
 type pool struct {
-	ch chan *conn
+	free chan struct{} // one token per idle connection
+	mu   sync.Mutex
+	idle []*conn // a stack: the last returned is taken first
+}
+
+func (p *pool) add(c *conn) {
+	if p.free == nil {
+		p.free = make(chan struct{}, maxReadConns)
+	}
+	p.put(c)
 }
 
 func (p *pool) get(ctx context.Context) (*conn, error) {
 	select {
-	case c := <-p.ch:
-		c.c.SetInterrupt(ctx)
-		return c, nil
+	case <-p.free:
 	case <-ctx.Done():
 		return nil, ctx.Err()
 	}
+	p.mu.Lock()
+	c := p.idle[len(p.idle)-1]
+	p.idle = p.idle[:len(p.idle)-1]
+	p.mu.Unlock()
+	c.c.SetInterrupt(ctx)
+	return c, nil
 }
 
 // put returns c to the pool, first ending any read transaction that an
@@ -147,7 +163,10 @@ func (p *pool) put(c *conn) {
 	if !c.c.GetAutocommit() {
 		_ = c.exec("ROLLBACK")
 	}
-	p.ch <- c
+	p.mu.Lock()
+	p.idle = append(p.idle, c)
+	p.mu.Unlock()
+	p.free <- struct{}{}
 }
 
 // interpret turns SQLite errors into chronicle errors where one applies, and

@@ -164,13 +164,12 @@ func (b *Backend) open(ctx context.Context, file string) error {
 		return err
 	}
 
-	b.readers.ch = make(chan *conn, b.opts.ReadConns)
 	for range b.opts.ReadConns {
 		r, err := b.connect(ctx, roURI, sqlite3.OPEN_READONLY|sqlite3.OPEN_URI)
 		if err != nil {
 			return err
 		}
-		b.readers.ch <- r
+		b.readers.add(r)
 		b.nreader++
 	}
 	b.queue = make(chan *writeReq, b.opts.MaxGroup)
@@ -386,7 +385,11 @@ func (b *Backend) Close() error {
 		b.notifier = nil
 	}
 	for ; b.nreader > 0; b.nreader-- {
-		errs = append(errs, (<-b.readers.ch).close())
+		c, err := b.readers.get(context.Background())
+		if err == nil {
+			err = c.close()
+		}
+		errs = append(errs, err)
 	}
 	if b.writer != nil {
 		errs = append(errs, b.writer.close())
