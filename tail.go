@@ -23,8 +23,8 @@ const (
 // storage as before. The window holds every event with a position in
 // (base, end], in order.
 type tail struct {
-	mu     sync.Mutex
-	valid  bool // base, end and events describe the store (guarded by mu)
+	mu     sync.RWMutex // watches read the window under RLock
+	valid  bool         // base, end and events describe the store (guarded by mu)
 	base   Position
 	end    Position
 	events []Event
@@ -58,8 +58,8 @@ func (t *tail) leave() {
 // since returns copies of the window's events after pos that match, the
 // window's end, and whether the window covers everything after pos.
 func (t *tail) since(pos Position, match func(*Event) bool) ([]Event, Position, bool) {
-	t.mu.Lock()
-	defer t.mu.Unlock()
+	t.mu.RLock()
+	defer t.mu.RUnlock()
 	if !t.valid || pos.Before(t.base) {
 		return nil, Position{}, false
 	}
