@@ -88,13 +88,6 @@ type Backend struct {
 	nreader int
 
 	notifier *conn // nil in memory: no other process can write there
-
-	// checkpointer: a connection and goroutine that copy the WAL back into
-	// the database (PASSIVE checkpoints), so that no append pays for it.
-	// nil in memory.
-	ckptConn *conn
-	ckpt     chan struct{} // a checkpoint is due
-	ckptDone chan struct{} // closed when the checkpointer has ended
 }
 
 var _ chronicle.Backend = (*Backend)(nil)
@@ -179,11 +172,6 @@ func (b *Backend) open(ctx context.Context, file string) error {
 		b.readers.add(r)
 		b.nreader++
 	}
-	if !b.memory {
-		if err := b.startCheckpointer(ctx, rwURI); err != nil {
-			return err
-		}
-	}
 	b.queue = make(chan *writeReq, b.opts.MaxGroup)
 	b.stop = make(chan struct{})
 	b.stopped = make(chan struct{})
@@ -196,45 +184,6 @@ func (b *Backend) open(ctx context.Context, file string) error {
 		b.notifier = n
 	}
 	b.log.Debug("chronicle sqlite store opened", "path", b.path, "memory", b.memory, "readers", b.opts.ReadConns)
-	return nil
-}
-
-// checkpointPages is the WAL size, in pages, at which a checkpoint is due:
-// SQLite's own auto-checkpoint threshold.
-const checkpointPages = 1000
-
-// startCheckpointer moves WAL checkpoints off the write path. SQLite's
-// auto-checkpoint runs in the COMMIT that crosses the threshold and stalls
-// that append (and, with group commit, every append of its group) for
-// milliseconds; instead the writer's WAL hook only signals, and a goroutine
-// with its own connection runs a PASSIVE checkpoint, which waits for no
-// reader or writer.
-func (b *Backend) startCheckpointer(ctx context.Context, uri string) error {
-	c, err := b.connect(ctx, uri, sqlite3.OPEN_READWRITE|sqlite3.OPEN_URI)
-	if err != nil {
-		return err
-	}
-	b.ckptConn = c
-	b.ckpt = make(chan struct{}, 1)
-	b.ckptDone = make(chan struct{})
-	// Registering a WAL hook turns SQLite's auto-checkpoint off.
-	b.writer.c.WALHook(func(_ *sqlite3.Conn, _ string, pages int) error {
-		if pages >= checkpointPages {
-			select {
-			case b.ckpt <- struct{}{}:
-			default: // one is already due
-			}
-		}
-		return nil
-	})
-	go func() {
-		defer close(b.ckptDone)
-		for range b.ckpt {
-			if _, _, err := c.c.WALCheckpoint("main", sqlite3.CHECKPOINT_PASSIVE); err != nil {
-				b.log.Warn("chronicle sqlite: checkpoint failed", "path", b.path, "err", err)
-			}
-		}
-	}()
 	return nil
 }
 
@@ -430,12 +379,6 @@ func (b *Backend) Close() error {
 		close(b.stop)
 		<-b.stopped
 		b.stop = nil
-	}
-	if b.ckptConn != nil {
-		close(b.ckpt)
-		<-b.ckptDone
-		errs = append(errs, b.ckptConn.close())
-		b.ckptConn = nil
 	}
 	if b.notifier != nil {
 		errs = append(errs, b.notifier.close())
