@@ -77,33 +77,16 @@ func (s *Store) ListStreams(ctx context.Context, opts *ListStreamsOptions) iter.
 			yield(StreamInfo{}, invalid("ListStreamsOptions.Prefix", "not a stream name prefix"))
 			return
 		}
-		after, left := o.After, o.Limit
-		for {
-			n := s.pageSize
-			if o.Limit > 0 && left < n {
-				n = left
-			}
-			page, err := call(s, func() ([]StreamInfo, error) {
-				return s.b.ListStreams(ctx, &ListStreamsParams{Prefix: o.Prefix, After: after, Limit: n})
-			})
+		after := o.After
+		pages(s, o.Limit, yield, func(n int) ([]StreamInfo, error) {
+			page, err := s.b.ListStreams(ctx, &ListStreamsParams{Prefix: o.Prefix, After: after, Limit: n})
 			if err != nil {
-				yield(StreamInfo{}, fmt.Errorf("chronicle: list streams: %w", err))
-				return
+				return nil, fmt.Errorf("chronicle: list streams: %w", err)
 			}
-			for _, info := range page {
-				if !yield(info, nil) {
-					return
-				}
+			if len(page) > 0 {
+				after = page[len(page)-1].Stream
 			}
-			if o.Limit > 0 {
-				if left -= len(page); left == 0 {
-					return
-				}
-			}
-			if len(page) < n {
-				return
-			}
-			after = page[len(page)-1].Stream
-		}
+			return page, nil
+		})
 	}
 }

@@ -280,35 +280,16 @@ func (s *Store) Read(ctx context.Context, stream string, from int64, opts *ReadO
 			yield(Event{}, err)
 			return
 		}
-		left := o.Limit
-		for {
-			n := s.pageSize
-			if o.Limit > 0 && left < n {
-				n = left
-			}
-			page, err := call(s, func() ([]Event, error) {
-				res, err := s.b.ReadStream(ctx, &ReadStreamParams{Stream: stream, From: from, Backwards: o.Backwards, Limit: n, Filter: o.Filter})
-				return res.Events, err
-			})
+		pages(s, o.Limit, yield, func(n int) ([]Event, error) {
+			res, err := s.b.ReadStream(ctx, &ReadStreamParams{Stream: stream, From: from, Backwards: o.Backwards, Limit: n, Filter: o.Filter})
 			if err != nil {
-				yield(Event{}, fmt.Errorf("chronicle: read %q: %w", stream, err))
-				return
+				return nil, fmt.Errorf("chronicle: read %q: %w", stream, err)
 			}
-			for _, ev := range page {
-				if !yield(ev, nil) {
-					return
-				}
+			if len(res.Events) > 0 {
+				from = res.Events[len(res.Events)-1].Version
 			}
-			if o.Limit > 0 {
-				if left -= len(page); left == 0 {
-					return
-				}
-			}
-			if len(page) < n {
-				return
-			}
-			from = page[len(page)-1].Version
-		}
+			return res.Events, nil
+		})
 	}
 }
 
@@ -350,33 +331,49 @@ func (s *Store) ReadAll(ctx context.Context, from Position, opts *ReadOptions) i
 			yield(Event{}, err)
 			return
 		}
-		left := o.Limit
-		for {
-			n := s.pageSize
-			if o.Limit > 0 && left < n {
-				n = left
-			}
-			res, err := call(s, func() (ReadAllResult, error) {
-				return s.b.ReadAll(ctx, &ReadAllParams{From: from, Backwards: o.Backwards, Limit: n, Filter: o.Filter})
-			})
+		pages(s, o.Limit, yield, func(n int) ([]Event, error) {
+			res, err := s.b.ReadAll(ctx, &ReadAllParams{From: from, Backwards: o.Backwards, Limit: n, Filter: o.Filter})
 			if err != nil {
-				yield(Event{}, fmt.Errorf("chronicle: read all: %w", err))
+				return nil, fmt.Errorf("chronicle: read all: %w", err)
+			}
+			if len(res.Events) > 0 {
+				from = res.Events[len(res.Events)-1].Position
+			}
+			return res.Events, nil
+		})
+	}
+}
+
+// pages is the paging loop of every listing iterator: it fetches pages of
+// at most the store's page size (and at most limit items in all, when limit
+// is positive) through the close gate, yields their items, and stops at a
+// short page, at the limit, at an error (yielded as the final pair) or when
+// the loop body stops. fetch advances the caller's cursor past the page.
+func pages[T any](s *Store, limit int, yield func(T, error) bool, fetch func(n int) ([]T, error)) {
+	left := limit
+	for {
+		n := s.pageSize
+		if limit > 0 && left < n {
+			n = left
+		}
+		page, err := call(s, func() ([]T, error) { return fetch(n) })
+		if err != nil {
+			var zero T
+			yield(zero, err)
+			return
+		}
+		for _, item := range page {
+			if !yield(item, nil) {
 				return
 			}
-			for _, ev := range res.Events {
-				if !yield(ev, nil) {
-					return
-				}
-			}
-			if o.Limit > 0 {
-				if left -= len(res.Events); left == 0 {
-					return
-				}
-			}
-			if len(res.Events) < n {
+		}
+		if limit > 0 {
+			if left -= len(page); left == 0 {
 				return
 			}
-			from = res.Events[len(res.Events)-1].Position
+		}
+		if len(page) < n {
+			return
 		}
 	}
 }

@@ -25,56 +25,27 @@ func (b *Backend) withReader(ctx context.Context, fn func(c *conn) error) error 
 }
 
 // ReadStream implements [chronicle.Backend.ReadStream]. A forward read
-// that comes back short also reads the stream's version in the same read
-// transaction, so Next covers every event the query examined.
+// that comes back short also reads the stream's version and the head in the
+// same read transaction, so Next and Head cover every event the query
+// examined.
 func (b *Backend) ReadStream(ctx context.Context, p *chronicle.ReadStreamParams) (chronicle.ReadStreamResult, error) {
-	var q strings.Builder
-	args := make([]any, 0, 4)
-	q.WriteString("SELECT " + eventColumns + " FROM events WHERE stream = ?")
-	args = append(args, p.Stream)
-	order := " ORDER BY version"
-	switch {
-	case !p.Backwards:
-		q.WriteString(" AND version > ?")
-		args = append(args, p.From)
-	case p.From > 0:
-		q.WriteString(" AND version < ?")
-		args = append(args, p.From)
-		order = " ORDER BY version DESC"
-	default:
-		order = " ORDER BY version DESC"
-	}
-	if err := whereFilter(&q, &args, p.Filter); err != nil {
-		return chronicle.ReadStreamResult{}, err
-	}
-	q.WriteString(order + " LIMIT ?")
-	args = append(args, p.Limit)
-
 	var res chronicle.ReadStreamResult
-	err := b.withReader(ctx, func(c *conn) error {
-		if err := c.exec("BEGIN"); err != nil {
-			return err
-		}
-		defer func() { _ = c.exec("COMMIT") }()
-		var err error
-		res.Events, err = queryEvents(c, q.String(), args, p.Limit)
-		if err != nil || p.Backwards {
-			return err
-		}
-		if len(res.Events) == p.Limit {
-			res.Next = res.Events[len(res.Events)-1].Version
+	var err error
+	res.Events, err = b.readPage(ctx, "stream = ? AND version", "version", []any{p.Stream}, p.From, p.Backwards, p.Limit, p.Filter,
+		func(c *conn) error {
+			var head int64
+			if _, err := c.row(sqlStreamVersion, []*int64{&res.Next}, p.Stream); err != nil {
+				return err
+			}
+			if _, err := c.row(sqlHead, []*int64{&head}); err != nil {
+				return err
+			}
+			res.Head = chronicle.At(uint64(head))
 			return nil
-		}
-		var head int64
-		if _, err := c.row(sqlStreamVersion, []*int64{&res.Next}, p.Stream); err != nil {
-			return err
-		}
-		if _, err := c.row(sqlHead, []*int64{&head}); err != nil {
-			return err
-		}
-		res.Head = chronicle.At(uint64(head))
-		return nil
-	})
+		})
+	if err == nil && len(res.Events) == p.Limit && !p.Backwards {
+		res.Next = res.Events[len(res.Events)-1].Version
+	}
 	return res, err
 }
 
@@ -86,51 +57,66 @@ func (b *Backend) ReadAll(ctx context.Context, p *chronicle.ReadAllParams) (chro
 	if err != nil {
 		return chronicle.ReadAllResult{}, err
 	}
+	var res chronicle.ReadAllResult
+	res.Events, err = b.readPage(ctx, "position", "position", nil, from, p.Backwards, p.Limit, p.Filter,
+		func(c *conn) error {
+			var head int64
+			if _, err := c.row(sqlHead, []*int64{&head}); err != nil {
+				return err
+			}
+			res.Next = chronicle.At(uint64(head))
+			return nil
+		})
+	if err == nil && len(res.Events) == p.Limit && !p.Backwards {
+		res.Next = res.Events[len(res.Events)-1].Position
+	}
+	return res, err
+}
+
+// readPage reads up to limit events in one read transaction: those whose
+// cursor column (version or position, after the fixed conditions in where
+// with their args) is beyond from in the read's direction, where a
+// backwards from of 0 means the end. When a forward read comes back short,
+// short runs in the same transaction.
+func (b *Backend) readPage(ctx context.Context, where, col string, args []any, from int64, backwards bool,
+	limit int, f chronicle.Filter, short func(c *conn) error) ([]chronicle.Event, error) {
 	var q strings.Builder
-	args := make([]any, 0, 4)
-	q.WriteString("SELECT " + eventColumns + " FROM events WHERE ")
-	order := " ORDER BY position"
+	q.WriteString("SELECT " + eventColumns + " FROM events WHERE " + where)
+	order := " ORDER BY " + col
 	switch {
-	case !p.Backwards:
-		q.WriteString("position > ?")
+	case !backwards:
+		q.WriteString(" > ?")
 		args = append(args, from)
 	case from > 0:
-		q.WriteString("position < ?")
+		q.WriteString(" < ?")
 		args = append(args, from)
-		order = " ORDER BY position DESC"
+		order += " DESC"
 	default:
-		q.WriteString("1")
-		order = " ORDER BY position DESC"
+		q.WriteString(" IS NOT NULL")
+		order += " DESC"
 	}
-	if err := whereFilter(&q, &args, p.Filter); err != nil {
-		return chronicle.ReadAllResult{}, err
+	if err := whereFilter(&q, &args, f); err != nil {
+		return nil, err
 	}
 	q.WriteString(order + " LIMIT ?")
-	args = append(args, p.Limit)
+	args = append(args, limit)
 
-	var res chronicle.ReadAllResult
-	err = b.withReader(ctx, func(c *conn) error {
+	var events []chronicle.Event
+	err := b.withReader(ctx, func(c *conn) error {
 		if err := c.exec("BEGIN"); err != nil {
 			return err
 		}
 		defer func() { _ = c.exec("COMMIT") }()
 		var err error
-		res.Events, err = queryEvents(c, q.String(), args, p.Limit)
-		if err != nil || p.Backwards {
+		if events, err = queryEvents(c, q.String(), args, limit); err != nil {
 			return err
 		}
-		if len(res.Events) == p.Limit {
-			res.Next = res.Events[len(res.Events)-1].Position
-			return nil
+		if !backwards && len(events) < limit {
+			return short(c)
 		}
-		var head int64
-		if _, err := c.row(sqlHead, []*int64{&head}); err != nil {
-			return err
-		}
-		res.Next = chronicle.At(uint64(head))
 		return nil
 	})
-	return res, err
+	return events, err
 }
 
 // sqlPosition maps a chronicle position to this backend's single number.
