@@ -12,7 +12,8 @@ import (
 // Group commit
 //
 // Every write (appends and snapshots) is a writeReq handed to one writer
-// goroutine, which owns the writer connection. The goroutine takes the first
+// goroutine, which runs groups on the writer connection (a write that finds
+// the writer idle and nothing queued runs at once in its caller instead). The goroutine takes the first
 // request it finds, drains whatever else is queued at that moment (it never
 // waits for more, so a lone writer pays no delay), runs the whole group in one
 // BEGIN IMMEDIATE … COMMIT, and answers each caller after the commit. Each
@@ -59,6 +60,16 @@ func (b *Backend) write(ctx context.Context, events bool, fn func(w *conn) (chan
 		return err
 	}
 	r := &writeReq{ctx: ctx, events: events, fn: fn, done: make(chan struct{})}
+	// A lone write runs in the caller's goroutine when the writer is idle
+	// and nothing is queued, sparing two goroutine hand-offs.
+	if b.wmu.TryLock() {
+		if len(b.queue) == 0 {
+			b.runGroup([]*writeReq{r})
+			b.wmu.Unlock()
+			return r.err
+		}
+		b.wmu.Unlock()
+	}
 	select {
 	case b.queue <- r:
 	case <-ctx.Done():
@@ -87,6 +98,9 @@ func (b *Backend) writeLoop() {
 		case r := <-b.queue:
 			group = append(group[:0], r)
 		}
+		// Wait for a write running in its caller, and group whatever
+		// queued meanwhile.
+		b.wmu.Lock()
 	drain:
 		for len(group) < maxGroup {
 			select {
@@ -97,6 +111,7 @@ func (b *Backend) writeLoop() {
 			}
 		}
 		b.runGroup(group)
+		b.wmu.Unlock()
 		clear(group)
 	}
 }

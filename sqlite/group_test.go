@@ -17,13 +17,18 @@ import (
 func holdWriter(t *testing.T, b *Backend) (release func()) {
 	t.Helper()
 	started, unblock := make(chan struct{}), make(chan struct{})
+	// Queue the holding request directly, so that the writer goroutine
+	// (not this caller) runs it.
+	r := &writeReq{ctx: context.Background(), done: make(chan struct{}), fn: func(*conn) (bool, error) {
+		close(started)
+		<-unblock
+		return false, nil
+	}}
+	b.queue <- r
 	errc := make(chan error, 1)
 	go func() {
-		errc <- b.write(context.Background(), false, func(*conn) (bool, error) {
-			close(started)
-			<-unblock
-			return false, nil
-		})
+		<-r.done
+		errc <- r.err
 	}()
 	<-started
 	return func() {

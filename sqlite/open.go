@@ -51,6 +51,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -74,8 +75,9 @@ type Backend struct {
 	path   string // "" when in memory
 	memory bool
 
-	writer   *conn     // used only by the writer goroutine once open
-	sql      writerSQL // used only by the writer goroutine
+	wmu      sync.Mutex // held while a group runs on the writer connection
+	writer   *conn      // guarded by wmu once open
+	sql      writerSQL  // guarded by wmu
 	queue    chan *writeReq
 	stop     chan struct{} // closed by Close to end the writer goroutine
 	stopped  chan struct{} // closed when the writer goroutine has ended
