@@ -130,7 +130,8 @@ func benchUsage(w io.Writer) {
 
 Runs Chronicle's benchmark workloads, each on a fresh SQLite store in a
 temporary directory that is removed afterwards, and prints a table or, with
---json, one JSON line per result shaped like shared/perf's cbench lines.
+--json, one JSON line per result, shaped like the C reference harness's
+lines (cbench; see BENCHMARKS.md).
 
 Workloads (default W1,W2,W3,W4,W5,W6):
   W1   write --events events in batches of --batch, with idempotency keys and

@@ -7,7 +7,7 @@ import (
 	"github.com/chronicle-go/chronicle"
 )
 
-// The event generator reproduces cbench's (shared/perf/cbench.c) byte for
+// The event generator reproduces the C reference harness's (cbench) byte for
 // byte: the same xorshift sequence and seeds, stream names, JSON data,
 // UUID keys and event-N keys, so that W1 writes the same events here as
 // there.
