@@ -3,6 +3,7 @@ package sqlite_test
 import (
 	"context"
 	"fmt"
+	"iter"
 	"path/filepath"
 	"runtime"
 	"sync/atomic"
@@ -81,35 +82,28 @@ func fill(b *testing.B, s *chronicle.Store, streams, perStream int) {
 
 // BenchmarkReadAll replays the global stream (W2); one op is one event.
 func BenchmarkReadAll(b *testing.B) {
-	ctx := context.Background()
-	s := benchStore(b)
-	fill(b, s, 10, 10_000)
-	b.ReportAllocs()
-	b.ResetTimer()
-	n := 0
-	for n < b.N {
-		for _, err := range s.ReadAll(ctx, chronicle.Position{}, nil) {
-			if err != nil {
-				b.Fatal(err)
-			}
-			if n++; n == b.N {
-				break
-			}
-		}
-	}
-	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "events/s")
+	benchRead(b, func(s *chronicle.Store) iter.Seq2[chronicle.Event, error] {
+		return s.ReadAll(context.Background(), chronicle.Position{}, nil)
+	})
 }
 
 // BenchmarkReadStream replays one stream; one op is one event.
 func BenchmarkReadStream(b *testing.B) {
-	ctx := context.Background()
+	benchRead(b, func(s *chronicle.Store) iter.Seq2[chronicle.Event, error] {
+		return s.Read(context.Background(), "s-0003", 0, nil)
+	})
+}
+
+// benchRead fills a store with 10 streams of 10,000 events and ranges over
+// read until b.N events have been read.
+func benchRead(b *testing.B, read func(*chronicle.Store) iter.Seq2[chronicle.Event, error]) {
 	s := benchStore(b)
 	fill(b, s, 10, 10_000)
 	b.ReportAllocs()
 	b.ResetTimer()
 	n := 0
 	for n < b.N {
-		for _, err := range s.Read(ctx, "s-0003", 0, nil) {
+		for _, err := range read(s) {
 			if err != nil {
 				b.Fatal(err)
 			}

@@ -12,7 +12,7 @@ import (
 // one query; one condition or one value more is refused with ErrInvalid
 // before any query.
 func TestLargestFilterRuns(t *testing.T) {
-	s := testOpen(t, "", nil)
+	s := openT(t, "", nil)
 	if _, err := s.Append(t.Context(), "a", chronicle.Any, chronicle.EventData{Type: "E", Metadata: []byte(`{"k":1}`)}); err != nil {
 		t.Fatal(err)
 	}

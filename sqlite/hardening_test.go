@@ -12,36 +12,13 @@ import (
 
 	"github.com/chronicle-go/chronicle"
 	"github.com/chronicle-go/chronicle/sqlite"
-	sqlite3 "github.com/ncruces/go-sqlite3"
 )
-
-func testOpen(t *testing.T, path string, opts *sqlite.Options) *chronicle.Store {
-	t.Helper()
-	s, err := sqlite.Open(t.Context(), path, opts)
-	if err != nil {
-		t.Fatalf("Open(%q): %v", path, err)
-	}
-	t.Cleanup(func() { _ = s.Close() })
-	return s
-}
-
-func testRawExec(t *testing.T, path, sql string) {
-	t.Helper()
-	c, err := sqlite3.Open(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	if err := c.Exec(sql); err != nil {
-		t.Fatalf("%s: %v", sql, err)
-	}
-}
 
 // The -wal and -shm files must not be more permissive than the database
 // file (Options.FileMode, README: "New files are created with mode 0600").
 func TestWALAndSHMFileMode(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "events.db")
-	s := testOpen(t, path, nil)
+	s := openT(t, path, nil)
 	if _, err := s.Append(t.Context(), "s", chronicle.Any, chronicle.EventData{Type: "Secret", Data: []byte("card=4111")}); err != nil {
 		t.Fatal(err)
 	}
@@ -60,7 +37,7 @@ func TestWALAndSHMFileMode(t *testing.T) {
 // refused with ErrIncompatible, not panic (ms[userVersion:] in checkAndMigrate).
 func TestNegativeUserVersion(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "events.db")
-	testRawExec(t, path, "PRAGMA application_id = 1130918449; PRAGMA user_version = -1;")
+	rawExec(t, path, "PRAGMA application_id = 1130918449; PRAGMA user_version = -1;")
 	var err error
 	func() {
 		defer func() {
@@ -84,7 +61,7 @@ func TestNegativeUserVersion(t *testing.T) {
 // row SQLite cannot parse would make every metadata filter that scans it
 // fail); metadata at the limit is stored and filters keep working.
 func TestDeepMetadataRefused(t *testing.T) {
-	s := testOpen(t, "", nil)
+	s := openT(t, "", nil)
 	ctx := t.Context()
 	nest := func(n int) json.RawMessage {
 		return json.RawMessage(`{"tenant":"acme","x":` + strings.Repeat("[", n-1) + strings.Repeat("]", n-1) + `}`)
@@ -137,7 +114,7 @@ func TestCloseInsideLoops(t *testing.T) {
 				if file {
 					path = filepath.Join(t.TempDir(), "e.db")
 				}
-				s := testOpen(t, path, &sqlite.Options{PageSize: 2})
+				s := openT(t, path, &sqlite.Options{PageSize: 2})
 				ctx := t.Context()
 				for range 5 {
 					if _, err := s.Append(ctx, "a", chronicle.Any, chronicle.EventData{Type: "E"}); err != nil {
