@@ -6,7 +6,6 @@ import (
 	"strings"
 
 	"github.com/chronicle-go/chronicle"
-	"github.com/ncruces/go-sqlite3"
 )
 
 // rowsPerInsert is how many events one INSERT statement writes; keysPerLookup
@@ -124,7 +123,7 @@ func (b *Backend) appendTx(w *conn, p *chronicle.AppendParams) (chronicle.Append
 	return chronicle.AppendResult{Version: version, Positions: positions}, nil
 }
 
-func bindEvent(st *sqlite3.Stmt, k int, pos int64, stream string, version int64, e *chronicle.PreparedEvent) error {
+func bindEvent(st dbStmt, k int, pos int64, stream string, version int64, e *chronicle.PreparedEvent) error {
 	data := e.Data
 	if data == nil {
 		data = []byte{}
@@ -152,7 +151,7 @@ func bindEvent(st *sqlite3.Stmt, k int, pos int64, stream string, version int64,
 	return nil
 }
 
-func bindMeta(st *sqlite3.Stmt, i int, m []byte) error {
+func bindMeta(st dbStmt, i int, m []byte) error {
 	if len(m) == 0 {
 		return st.BindNull(i)
 	}

@@ -2,12 +2,10 @@ package sqlite
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"sync"
 
 	"github.com/chronicle-go/chronicle"
-	"github.com/ncruces/go-sqlite3"
 )
 
 // maxCachedStmts bounds each connection's statement cache; filters make
@@ -17,24 +15,24 @@ const maxCachedStmts = 256
 // conn is one SQLite connection with its cache of prepared statements. It is
 // used by one goroutine at a time.
 type conn struct {
-	c     *sqlite3.Conn
-	stmts map[string]*sqlite3.Stmt
+	c     dbConn
+	stmts map[string]dbStmt
 }
 
-func newConn(c *sqlite3.Conn) *conn {
-	return &conn{c: c, stmts: make(map[string]*sqlite3.Stmt)}
+func newConn(c dbConn) *conn {
+	return &conn{c: c, stmts: make(map[string]dbStmt)}
 }
 
 // prep returns the prepared statement for query, reset and with its bindings
 // cleared, preparing it on first use.
-func (c *conn) prep(query string) (*sqlite3.Stmt, error) {
+func (c *conn) prep(query string) (dbStmt, error) {
 	if st, ok := c.stmts[query]; ok {
 		return st, nil
 	}
 	if len(c.stmts) >= maxCachedStmts {
 		c.dropStmts()
 	}
-	st, _, err := c.c.PrepareFlags(query, sqlite3.PREPARE_PERSISTENT)
+	st, err := c.c.Prepare(query)
 	if err != nil {
 		return nil, err
 	}
@@ -43,7 +41,7 @@ func (c *conn) prep(query string) (*sqlite3.Stmt, error) {
 }
 
 // done resets st after use so it holds no read lock.
-func done(st *sqlite3.Stmt) {
+func done(st dbStmt) {
 	_ = st.Reset()
 	_ = st.ClearBindings()
 }
@@ -94,7 +92,7 @@ func (c *conn) close() error {
 }
 
 // bind binds args to st's parameters 1..n.
-func bind(st *sqlite3.Stmt, args ...any) error {
+func bind(st dbStmt, args ...any) error {
 	for i, a := range args {
 		if err := bindOne(st, i+1, a); err != nil {
 			return err
@@ -103,7 +101,7 @@ func bind(st *sqlite3.Stmt, args ...any) error {
 	return nil
 }
 
-func bindOne(st *sqlite3.Stmt, i int, a any) error {
+func bindOne(st dbStmt, i int, a any) error {
 	switch v := a.(type) {
 	case nil:
 		return st.BindNull(i)
@@ -175,13 +173,14 @@ func interpret(ctx context.Context, err error) error {
 	if err == nil {
 		return nil
 	}
-	if errors.Is(err, sqlite3.INTERRUPT) && ctx.Err() != nil {
-		return ctx.Err()
-	}
-	if errors.Is(err, sqlite3.NOTADB) {
+	switch errCode(err) {
+	case codeInterrupt:
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+	case codeNotADB:
 		return fmt.Errorf("%w: not a SQLite database (%v)", chronicle.ErrIncompatible, err)
-	}
-	if errors.Is(err, sqlite3.BUSY) || errors.Is(err, sqlite3.LOCKED) {
+	case codeBusy, codeLocked:
 		return fmt.Errorf("%w: %v", chronicle.ErrBusy, err)
 	}
 	return err

@@ -56,8 +56,6 @@ import (
 	"time"
 
 	"github.com/chronicle-go/chronicle"
-	"github.com/ncruces/go-sqlite3"
-	_ "github.com/ncruces/go-sqlite3/vfs/mvcc" // private in-memory databases
 )
 
 // ApplicationID marks a SQLite file as a Chronicle store (PRAGMA
@@ -74,6 +72,7 @@ type Backend struct {
 	log    *slog.Logger
 	path   string // "" when in memory
 	memory bool
+	engine engine // the SQLite implementation behind the connections
 
 	wmu      sync.Mutex // held while a group runs on the writer connection
 	writer   *conn      // guarded by wmu once open
@@ -130,10 +129,12 @@ func (b *Backend) open(ctx context.Context, file string) error {
 	var rwURI, roURI string
 	if file == "" || file == ":memory:" {
 		b.memory = true
+		b.engine = wasmEngine{}
 		u := url.URL{Scheme: "file", OmitHost: true, Path: "/chronicle-" + rand.Text(), RawQuery: "vfs=mvcc"}
 		rwURI, roURI = u.String(), u.String()
 	} else {
 		b.path = file
+		b.engine = fileEngine()
 		if err := createFile(file, b.opts.FileMode); err != nil {
 			return fmt.Errorf("sqlite: create %s: %w", file, err)
 		}
@@ -143,7 +144,7 @@ func (b *Backend) open(ctx context.Context, file string) error {
 		roURI = u.String()
 	}
 
-	w, err := b.connect(ctx, rwURI, sqlite3.OPEN_READWRITE|sqlite3.OPEN_CREATE|sqlite3.OPEN_URI)
+	w, err := b.connect(ctx, rwURI, openReadWrite)
 	if err != nil {
 		return err
 	}
@@ -152,14 +153,14 @@ func (b *Backend) open(ctx context.Context, file string) error {
 	// WAL left by a crashed writer into it: a refused file is left as it
 	// was. (Without such a WAL, a clean close removes the files it made.)
 	if fi, err := os.Stat(b.path + "-wal"); err == nil && fi.Size() > 0 {
-		if _, err := w.c.Config(sqlite3.DBCONFIG_NO_CKPT_ON_CLOSE, true); err != nil {
+		if err := w.c.NoCheckpointOnClose(true); err != nil {
 			return fmt.Errorf("sqlite: configure writer: %w", err)
 		}
 	}
 	if err := b.checkAndMigrate(ctx, w); err != nil {
 		return err
 	}
-	if _, err := w.c.Config(sqlite3.DBCONFIG_NO_CKPT_ON_CLOSE, false); err != nil {
+	if err := w.c.NoCheckpointOnClose(false); err != nil {
 		return fmt.Errorf("sqlite: configure writer: %w", err)
 	}
 	if err := b.matchFileModes(); err != nil {
@@ -167,7 +168,7 @@ func (b *Backend) open(ctx context.Context, file string) error {
 	}
 
 	for range b.opts.ReadConns {
-		r, err := b.connect(ctx, roURI, sqlite3.OPEN_READONLY|sqlite3.OPEN_URI)
+		r, err := b.connect(ctx, roURI, openReadOnly)
 		if err != nil {
 			return err
 		}
@@ -179,7 +180,7 @@ func (b *Backend) open(ctx context.Context, file string) error {
 	b.stopped = make(chan struct{})
 	go b.writeLoop()
 	if !b.memory {
-		n, err := b.connect(ctx, roURI, sqlite3.OPEN_READONLY|sqlite3.OPEN_URI)
+		n, err := b.connect(ctx, roURI, openReadOnly)
 		if err != nil {
 			return err
 		}
@@ -223,11 +224,11 @@ func createFile(name string, mode os.FileMode) error {
 
 // connect opens one connection and sets the per-connection pragmas that do
 // not change the file.
-func (b *Backend) connect(ctx context.Context, uri string, flags sqlite3.OpenFlag) (*conn, error) {
+func (b *Backend) connect(ctx context.Context, uri string, mode openMode) (*conn, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	c, err := sqlite3.OpenFlags(uri, flags)
+	c, err := b.engine.open(uri, mode)
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: open: %w", err)
 	}

@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"github.com/chronicle-go/chronicle"
-	"github.com/ncruces/go-sqlite3"
 )
 
 const eventColumns = "position, stream, version, type, data, meta, id, ts"
@@ -175,7 +174,7 @@ func (sc *scanner) bytes(raw []byte) []byte {
 }
 
 // event decodes the current row.
-func (sc *scanner) event(st *sqlite3.Stmt) chronicle.Event {
+func (sc *scanner) event(st dbStmt) chronicle.Event {
 	stream, typ := &sc.stream, &sc.typ
 	if raw := st.ColumnRawText(1); string(raw) != *stream {
 		*stream = string(raw)

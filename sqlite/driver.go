@@ -1,0 +1,146 @@
+package sqlite
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/ncruces/go-sqlite3"
+	_ "github.com/ncruces/go-sqlite3/vfs/mvcc" // private in-memory databases
+)
+
+// The package talks to SQLite through the small interfaces below, so that one
+// build can run on the pure-Go engine (github.com/ncruces/go-sqlite3, the
+// default) and another on native SQLite through cgo (build tag
+// chronicle_cgo). Their method sets follow the C API one to one.
+
+// dbConn is one SQLite connection.
+type dbConn interface {
+	// Prepare compiles one persistent statement.
+	Prepare(query string) (dbStmt, error)
+	// Exec runs one or more statements that return no rows.
+	Exec(sql string) error
+	// SetInterrupt makes running and later calls fail with an interrupt
+	// once ctx is done, until the next SetInterrupt.
+	SetInterrupt(ctx context.Context)
+	// GetAutocommit reports whether no transaction is open.
+	GetAutocommit() bool
+	// NoCheckpointOnClose sets SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE.
+	NoCheckpointOnClose(on bool) error
+	// BusyTimeout sets how long a call waits for another connection's lock.
+	BusyTimeout(d time.Duration) error
+	Close() error
+}
+
+// dbStmt is one prepared statement. The []byte that ColumnRawText and
+// ColumnRawBlob return are valid until the next Step, Reset or Close.
+type dbStmt interface {
+	BindNull(param int) error
+	BindInt64(param int, value int64) error
+	BindFloat(param int, value float64) error
+	BindBool(param int, value bool) error
+	BindText(param int, value string) error
+	BindRawText(param int, value []byte) error
+	BindBlob(param int, value []byte) error
+
+	Step() bool
+	Err() error
+	Exec() error
+
+	ColumnInt64(col int) int64
+	ColumnText(col int) string
+	ColumnRawText(col int) []byte
+	ColumnRawBlob(col int) []byte
+	ColumnBlob(col int, buf []byte) []byte
+
+	Reset() error
+	ClearBindings() error
+	Close() error
+}
+
+// openMode is how a connection opens its database.
+type openMode int
+
+const (
+	openReadOnly openMode = iota
+	openReadWrite
+)
+
+// engine opens connections to one SQLite implementation.
+type engine interface {
+	open(uri string, mode openMode) (dbConn, error)
+}
+
+// errCode is the primary SQLite result code of err, or 0 when err did not
+// come from SQLite.
+func errCode(err error) int {
+	var e *sqlite3.Error
+	if errors.As(err, &e) {
+		return int(e.Code())
+	}
+	var code sqlite3.ErrorCode
+	if errors.As(err, &code) {
+		return int(code)
+	}
+	var xcode sqlite3.ExtendedErrorCode
+	if errors.As(err, &xcode) {
+		return int(xcode) & 0xff
+	}
+	var c *cError
+	if errors.As(err, &c) {
+		return c.code & 0xff
+	}
+	return 0
+}
+
+// Primary SQLite result codes that the package tells apart.
+const (
+	codeBusy      = 5
+	codeLocked    = 6
+	codeInterrupt = 9
+	codeNotADB    = 26
+)
+
+// cError is an error from the native engine.
+type cError struct {
+	code int // extended result code
+	msg  string
+}
+
+func (e *cError) Error() string { return "sqlite3: " + e.msg }
+
+// wasmEngine is github.com/ncruces/go-sqlite3: SQLite compiled to Go, no
+// cgo. It serves every in-memory store (through its mvcc VFS) and, without
+// the chronicle_cgo build tag, files too.
+type wasmEngine struct{}
+
+func (wasmEngine) open(uri string, mode openMode) (dbConn, error) {
+	flags := sqlite3.OPEN_READONLY | sqlite3.OPEN_URI
+	if mode == openReadWrite {
+		flags = sqlite3.OPEN_READWRITE | sqlite3.OPEN_CREATE | sqlite3.OPEN_URI
+	}
+	c, err := sqlite3.OpenFlags(uri, flags)
+	if err != nil {
+		return nil, err
+	}
+	return wasmConn{c}, nil
+}
+
+type wasmConn struct{ *sqlite3.Conn }
+
+var _ dbStmt = (*sqlite3.Stmt)(nil)
+
+func (c wasmConn) Prepare(query string) (dbStmt, error) {
+	st, _, err := c.PrepareFlags(query, sqlite3.PREPARE_PERSISTENT)
+	if err != nil {
+		return nil, err
+	}
+	return st, nil
+}
+
+func (c wasmConn) SetInterrupt(ctx context.Context) { c.Conn.SetInterrupt(ctx) }
+
+func (c wasmConn) NoCheckpointOnClose(on bool) error {
+	_, err := c.Config(sqlite3.DBCONFIG_NO_CKPT_ON_CLOSE, on)
+	return err
+}
