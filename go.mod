@@ -3,6 +3,7 @@ module github.com/chronicle-go/chronicle
 go 1.26.8
 
 require (
+	github.com/mattn/go-sqlite3 v1.14.53
 	github.com/ncruces/go-sqlite3 v0.36.0
 	go.uber.org/goleak v1.3.0
 )

@@ -33,7 +33,8 @@ type dbConn interface {
 }
 
 // dbStmt is one prepared statement. The []byte that ColumnRawText and
-// ColumnRawBlob return are valid until the next Step, Reset or Close.
+// ColumnRawBlob return are valid until the next Step, Reset or Close;
+// ColumnBlob appends the column to buf.
 type dbStmt interface {
 	BindNull(param int) error
 	BindInt64(param int, value int64) error
@@ -143,4 +144,26 @@ func (c wasmConn) SetInterrupt(ctx context.Context) { c.Conn.SetInterrupt(ctx) }
 func (c wasmConn) NoCheckpointOnClose(on bool) error {
 	_, err := c.Config(sqlite3.DBCONFIG_NO_CKPT_ON_CLOSE, on)
 	return err
+}
+
+// LibVersion returns the version of the SQLite library that stores in files
+// run on in this build (see [Engine]).
+func LibVersion() (string, error) {
+	c, err := fileEngine().open(":memory:", openReadWrite)
+	if err != nil {
+		return "", err
+	}
+	defer c.Close()
+	st, err := c.Prepare("SELECT sqlite_version()")
+	if err != nil {
+		return "", err
+	}
+	defer st.Close()
+	if !st.Step() {
+		if err := st.Err(); err != nil {
+			return "", err
+		}
+		return "", errors.New("sqlite: sqlite_version() returned no row")
+	}
+	return st.ColumnText(0), nil
 }

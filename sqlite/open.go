@@ -33,8 +33,21 @@
 // not a Chronicle store, or was written by a newer schema, fails to open with
 // chronicle.ErrIncompatible and is left untouched.
 //
-// The driver is github.com/ncruces/go-sqlite3 (SQLite compiled to Go; no
-// cgo), used through its direct API rather than database/sql.
+// # Engines
+//
+// By default SQLite runs as pure Go: github.com/ncruces/go-sqlite3 (SQLite
+// compiled to Go), used through its direct API, so the package builds with
+// nothing but Go. Built with the chronicle_cgo tag and cgo enabled, stores in
+// files run on native SQLite instead, which writes and replays faster (see
+// BENCHMARKS.md): the amalgamation that github.com/mattn/go-sqlite3 compiles
+// (that import also registers its database/sql driver), or the system's
+// libsqlite3 when its libsqlite3 tag is given too. In-memory stores keep the
+// pure-Go engine in every build. Both engines pass the same conformance suite,
+// write the same file format and share one file across processes; within one
+// process, use a file through one engine only. [Engine] and [LibVersion] tell
+// what a build runs on.
+//
+//	go build -tags chronicle_cgo ./...
 package sqlite
 
 import (

@@ -91,6 +91,12 @@ func TestCrossProcessWatch(t *testing.T) {
 	if testing.Short() {
 		t.Skip("spawns processes")
 	}
+	crossProcess(t, os.Args[0])
+}
+
+// crossProcess runs TestCrossProcessWatch's load with children that run
+// the test binary child.
+func crossProcess(t *testing.T, child string) {
 	path := filepath.Join(t.TempDir(), "shared.db")
 	s := openT(t, path, &sqlite.Options{PollInterval: 5 * time.Millisecond})
 	ctx, cancel := context.WithTimeout(t.Context(), 60*time.Second)
@@ -120,7 +126,7 @@ func TestCrossProcessWatch(t *testing.T) {
 	var wg sync.WaitGroup
 	errs := make(chan error, children+1)
 	for i := range children {
-		cmd := exec.CommandContext(ctx, os.Args[0], "-test.run=^$")
+		cmd := exec.CommandContext(ctx, child, "-test.run=^$")
 		cmd.Env = append(os.Environ(), envChildDB+"="+path, envChildID+"="+strconv.Itoa(i))
 		wg.Go(func() {
 			if out, err := cmd.CombinedOutput(); err != nil {

@@ -258,7 +258,7 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	if err != nil {
 		return exitUsage // a flag error, printed by the flag package
 	}
-	ver, err := sqliteVersion()
+	ver, err := sqlite.LibVersion()
 	if err != nil {
 		fmt.Fprintf(stderr, "chronicle bench: SQLite version: %v\n", err)
 		return exitFail

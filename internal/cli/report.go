@@ -10,6 +10,8 @@ import (
 	"strings"
 	"text/tabwriter"
 	"time"
+
+	"github.com/chronicle-go/chronicle/sqlite"
 )
 
 // shape is what a result's data looked like: the fields cbench prints on
@@ -118,6 +120,7 @@ func (b *bench) jsonLine(r *result) obj {
 		{"max_us", us(r.lat.maximum())},
 		{"latency_of", r.latencyOf},
 		{"sqlite", b.sqlite},
+		{"engine", sqlite.Engine},
 		{"max_rss_mib", fixed{r.rssMiB, 1}},
 		{"batch", r.shape.batch},
 		{"streams", r.shape.streams},
@@ -166,7 +169,7 @@ type resultRun struct {
 // printTable prints the results collected so far as an aligned table.
 func (b *bench) printTable() {
 	w := b.stdout
-	fmt.Fprintf(w, "chronicle bench: SQLite %s, %s %s/%s, %d CPUs", b.sqlite, runtime.Version(), runtime.GOOS, runtime.GOARCH, runtime.NumCPU())
+	fmt.Fprintf(w, "chronicle bench: SQLite %s (%s engine), %s %s/%s, %d CPUs", b.sqlite, sqlite.Engine, runtime.Version(), runtime.GOOS, runtime.GOARCH, runtime.NumCPU())
 	if b.cfg.label != "" {
 		fmt.Fprintf(w, ", label %q", b.cfg.label)
 	}

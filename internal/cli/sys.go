@@ -10,8 +10,6 @@ import (
 	"strconv"
 	"sync"
 	"time"
-
-	"github.com/ncruces/go-sqlite3"
 )
 
 // resetPeakRSS returns freed memory to the OS and resets the kernel's peak
@@ -58,29 +56,6 @@ func fileSizes(db string) (main, wal int64) {
 		wal = fi.Size()
 	}
 	return main, wal
-}
-
-// sqliteVersion asks the SQLite that the store runs on (the one compiled
-// into github.com/ncruces/go-sqlite3) for its version. The Store does not
-// expose it, so this opens a private in-memory connection.
-func sqliteVersion() (string, error) {
-	c, err := sqlite3.Open(":memory:")
-	if err != nil {
-		return "", err
-	}
-	defer c.Close()
-	st, _, err := c.Prepare("SELECT sqlite_version()")
-	if err != nil {
-		return "", err
-	}
-	defer st.Close()
-	if !st.Step() {
-		if err := st.Err(); err != nil {
-			return "", err
-		}
-		return "", fmt.Errorf("sqlite_version() returned no row")
-	}
-	return st.ColumnText(0), nil
 }
 
 // isTerminal reports whether w is a terminal (a character device).

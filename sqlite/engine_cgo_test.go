@@ -1,0 +1,5 @@
+//go:build chronicle_cgo && cgo
+
+package sqlite
+
+func init() { testEngines["cgo"] = cEngine{} }
