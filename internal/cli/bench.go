@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"runtime/pprof"
 	"slices"
 	"strings"
 	"time"
@@ -41,6 +42,7 @@ type benchConfig struct {
 	json       bool
 	dir        string
 	label      string
+	cpuProfile string // --cpuprofile: where to write a CPU profile
 	quick      bool
 
 	w7Streams     int // W7's fan-out: 10,000 streams, or --streams when given
@@ -117,6 +119,7 @@ func newBenchFlags(c *benchConfig, workloads *string) *flag.FlagSet {
 	fs.BoolVar(&c.json, "json", c.json, "print one JSON object per workload and run instead of a table")
 	fs.StringVar(&c.dir, "dir", c.dir, "directory for the temporary databases")
 	fs.StringVar(&c.label, "label", c.label, "a tag for every result (the JSON label field)")
+	fs.StringVar(&c.cpuProfile, "cpuprofile", c.cpuProfile, "write a CPU profile of the whole run to this file (for go tool pprof)")
 	fs.BoolVar(&c.quick, "quick", c.quick, "scale everything down, for tests (see above)")
 	return fs
 }
@@ -283,6 +286,24 @@ type bench struct {
 }
 
 func (b *bench) main(ctx context.Context) int {
+	if b.cfg.cpuProfile != "" {
+		f, err := os.Create(b.cfg.cpuProfile)
+		if err != nil {
+			fmt.Fprintf(b.stderr, "chronicle bench: %v\n", err)
+			return exitFail
+		}
+		if err := pprof.StartCPUProfile(f); err != nil {
+			_ = f.Close()
+			fmt.Fprintf(b.stderr, "chronicle bench: cpu profile: %v\n", err)
+			return exitFail
+		}
+		defer func() {
+			pprof.StopCPUProfile()
+			if err := f.Close(); err != nil {
+				fmt.Fprintf(b.stderr, "chronicle bench: cpu profile: %v\n", err)
+			}
+		}()
+	}
 	err := b.runAll(ctx)
 	b.prog.clear()
 	if !b.cfg.json {
