@@ -118,15 +118,22 @@ func benchRead(b *testing.B, read func(*chronicle.Store) iter.Seq2[chronicle.Eve
 // BenchmarkAppendConcurrent has 16 goroutines append one event at a time,
 // each to its own stream with an exact expectation (W4); one op is one
 // append. "group" is the default (concurrent appends share transactions),
-// "tx-per-append" sets MaxGroup 1 for comparison.
+// "tx-per-append" sets MaxGroup 1 for comparison; the "full" variants sync
+// every commit to disk (SyncFull).
 func BenchmarkAppendConcurrent(b *testing.B) {
 	for _, bc := range []struct {
 		name     string
 		maxGroup int
-	}{{"group", 0}, {"tx-per-append", 1}} {
+		sync     sqlite.Synchronous
+	}{
+		{"group", 0, sqlite.SyncNormal},
+		{"tx-per-append", 1, sqlite.SyncNormal},
+		{"group-full", 0, sqlite.SyncFull},
+		{"tx-per-append-full", 1, sqlite.SyncFull},
+	} {
 		b.Run(bc.name, func(b *testing.B) {
 			ctx := context.Background()
-			s := benchStoreWith(b, &sqlite.Options{MaxGroup: bc.maxGroup})
+			s := benchStoreWith(b, &sqlite.Options{MaxGroup: bc.maxGroup, Synchronous: bc.sync})
 			data := make([]byte, 100)
 			var next atomic.Int64
 			b.SetParallelism(max(1, 16/runtime.GOMAXPROCS(0)))

@@ -22,9 +22,12 @@
 //
 // # Durability
 //
-// With synchronous=NORMAL in WAL mode a committed append survives a crash of
-// the process; after a power loss the last commits may be lost, but the file
-// is never corrupt.
+// With synchronous=NORMAL in WAL mode (the default) a committed append
+// survives a crash of the process; after a power loss the last commits may be
+// lost, but the file is never corrupt. Options.Synchronous = SyncFull syncs
+// every commit to disk before the append returns, so that it survives a power
+// loss too, at the cost of one disk sync per commit (shared by the appends of
+// one group commit).
 //
 // # Schema
 //
@@ -317,7 +320,7 @@ func (b *Backend) checkAndMigrate(ctx context.Context, w *conn) error {
 	if b.memory {
 		mode = "MEMORY" // the mvcc VFS gives readers their own snapshots already
 	}
-	if err := w.c.Exec("PRAGMA journal_mode = " + mode + "; PRAGMA synchronous = NORMAL;"); err != nil {
+	if err := w.c.Exec("PRAGMA journal_mode = " + mode + "; PRAGMA synchronous = " + b.opts.Synchronous.String() + ";"); err != nil {
 		return fmt.Errorf("sqlite: configure writer: %w", interpret(ctx, err))
 	}
 

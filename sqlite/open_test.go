@@ -238,6 +238,7 @@ func TestInvalidOptions(t *testing.T) {
 	for _, o := range []sqlite.Options{
 		{ReadConns: -1}, {ReadConns: 1000}, {CacheSizeKiB: -5}, {BusyTimeout: -1},
 		{PollInterval: -1}, {PollInterval: 1}, {FileMode: os.ModeDir | 0o600}, {PageSize: -1},
+		{Synchronous: -1}, {Synchronous: sqlite.SyncFull + 1},
 	} {
 		s, err := sqlite.Open(context.Background(), "", &o)
 		if err == nil {

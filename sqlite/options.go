@@ -22,6 +22,33 @@ const (
 	maxBusyTimeout      = 10 * time.Minute      // upper bound on Options.BusyTimeout
 )
 
+// Synchronous is how far a commit must reach before the write that made it
+// returns: SQLite's synchronous setting on the writer connection.
+type Synchronous int
+
+const (
+	// SyncNormal (the default) is synchronous=NORMAL in WAL mode: a
+	// committed write survives a crash of the process; after a power loss
+	// or an operating-system crash the last commits may be lost, but the
+	// file is never corrupt.
+	SyncNormal Synchronous = iota
+	// SyncFull is synchronous=FULL: every commit is synced to disk before
+	// the write returns, so it also survives a power loss. Each commit
+	// waits for the disk (figures in BENCHMARKS.md); group commit shares
+	// that wait among concurrent writes.
+	SyncFull
+)
+
+func (s Synchronous) String() string {
+	switch s {
+	case SyncNormal:
+		return "NORMAL"
+	case SyncFull:
+		return "FULL"
+	}
+	return fmt.Sprintf("Synchronous(%d)", int(s))
+}
+
 // Options configure [Open]. The zero value (or nil) gives the defaults,
 // which are the tuning the embedded store is measured with.
 type Options struct {
@@ -48,6 +75,9 @@ type Options struct {
 	// snapshot saves) that share one transaction: group commit. Zero means
 	// DefaultMaxGroup; 1 gives every write its own transaction.
 	MaxGroup int
+	// Synchronous is the durability of a commit. The zero value is
+	// SyncNormal.
+	Synchronous Synchronous
 	// PageSize is the number of events Read and Watch fetch per query.
 	// Zero means chronicle.DefaultPageSize.
 	PageSize int
@@ -73,6 +103,8 @@ func (o *Options) withDefaults() (Options, error) {
 		return r, fmt.Errorf("FileMode %v has bits other than permissions", r.FileMode)
 	case r.MaxGroup < 0 || r.MaxGroup > maxMaxGroup:
 		return r, fmt.Errorf("MaxGroup %d out of range 0..%d", r.MaxGroup, maxMaxGroup)
+	case r.Synchronous != SyncNormal && r.Synchronous != SyncFull:
+		return r, fmt.Errorf("Synchronous %v is neither SyncNormal nor SyncFull", r.Synchronous)
 	case r.PageSize < 0:
 		return r, fmt.Errorf("PageSize %d is negative", r.PageSize)
 	}

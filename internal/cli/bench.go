@@ -43,6 +43,7 @@ type benchConfig struct {
 	dir        string
 	label      string
 	cpuProfile string // --cpuprofile: where to write a CPU profile
+	sync       string // --synchronous: normal or full
 	quick      bool
 
 	w7Streams     int // W7's fan-out: 10,000 streams, or --streams when given
@@ -68,6 +69,7 @@ func defaultBenchConfig() benchConfig {
 		w5Duration: 10 * time.Second,
 		runs:       1,
 		dir:        os.TempDir(),
+		sync:       "normal",
 
 		w7Streams:     10_000,
 		bigEventBytes: 16 << 20,
@@ -119,6 +121,7 @@ func newBenchFlags(c *benchConfig, workloads *string) *flag.FlagSet {
 	fs.BoolVar(&c.json, "json", c.json, "print one JSON object per workload and run instead of a table")
 	fs.StringVar(&c.dir, "dir", c.dir, "directory for the temporary databases")
 	fs.StringVar(&c.label, "label", c.label, "a tag for every result (the JSON label field)")
+	fs.StringVar(&c.sync, "synchronous", c.sync, "durability of each commit: normal (survives a process crash) or full (synced to disk: survives a power loss)")
 	fs.StringVar(&c.cpuProfile, "cpuprofile", c.cpuProfile, "write a CPU profile of the whole run to this file (for go tool pprof)")
 	fs.BoolVar(&c.quick, "quick", c.quick, "scale everything down, for tests (see above)")
 	return fs
@@ -209,6 +212,8 @@ func parseBench(args []string, stderr io.Writer) (benchConfig, error) {
 		return c, usagef("durations must be positive")
 	case c.runs < 1:
 		return c, usagef("--runs must be at least 1")
+	case c.sync != "normal" && c.sync != "full":
+		return c, usagef("--synchronous must be normal or full, not %q", c.sync)
 	case !slices.Contains([]string{"rr", "blocks", "single"}, c.layout):
 		return c, usagef("--layout must be rr, blocks or single, not %q", c.layout)
 	case !slices.Contains([]string{"uuid", "seq", "none"}, c.keys):
@@ -368,7 +373,11 @@ func (b *bench) withStore(ctx context.Context, fn func(st *chronicle.Store, db s
 		}
 	}()
 	db := filepath.Join(dir, "bench.db")
-	st, err := sqlite.Open(ctx, db, nil)
+	opts := &sqlite.Options{}
+	if b.cfg.sync == "full" {
+		opts.Synchronous = sqlite.SyncFull
+	}
+	st, err := sqlite.Open(ctx, db, opts)
 	if err != nil {
 		return err
 	}

@@ -121,6 +121,7 @@ func (b *bench) jsonLine(r *result) obj {
 		{"latency_of", r.latencyOf},
 		{"sqlite", b.sqlite},
 		{"engine", sqlite.Engine},
+		{"synchronous", b.cfg.sync},
 		{"max_rss_mib", fixed{r.rssMiB, 1}},
 		{"batch", r.shape.batch},
 		{"streams", r.shape.streams},
