@@ -26,6 +26,13 @@ const (
 )
 
 func TestMain(m *testing.M) {
+	if path := os.Getenv(envCrashDB); path != "" {
+		if err := crashChild(path, os.Getenv(envCrashRun)); err != nil {
+			fmt.Fprintln(os.Stderr, "crash child:", err)
+			os.Exit(1)
+		}
+		os.Exit(0)
+	}
 	if path := os.Getenv(envChildDB); path != "" {
 		if err := childWriter(path, os.Getenv(envChildID)); err != nil {
 			fmt.Fprintln(os.Stderr, "child:", err)
