@@ -32,6 +32,17 @@ var (
 	// ErrIncompatible is returned by a backend's open function when the
 	// storage is not a Chronicle store or was written by a newer schema.
 	ErrIncompatible = errors.New("chronicle: incompatible storage")
+
+	// ErrStorageFull is returned when a write found no room (a full disk,
+	// a quota, a size limit of the storage). Nothing of that write was
+	// stored; the store stays usable and writes succeed again once there is
+	// room.
+	ErrStorageFull = errors.New("chronicle: storage full")
+
+	// ErrReadOnly is returned when a write was refused because the storage
+	// cannot be written (a read-only file, directory or mount). Nothing of
+	// that write was stored.
+	ErrReadOnly = errors.New("chronicle: storage read-only")
 )
 
 // ConflictError reports an append whose expectation did not match the

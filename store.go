@@ -18,6 +18,19 @@ import (
 // Options.PageSize is zero.
 const DefaultPageSize = 512
 
+// Defaults and bounds of the size limits in [Options].
+const (
+	// DefaultMaxEventBytes is the default limit on one event's Data plus
+	// Metadata: 64 MiB.
+	DefaultMaxEventBytes = 64 << 20
+	// DefaultMaxBatchBytes is the default limit on the Data plus Metadata
+	// of all the events of one Append: 256 MiB.
+	DefaultMaxBatchBytes = 256 << 20
+	// LimitBytes is the largest value either limit may be set to (SQLite's
+	// default maximum value length is 1,000,000,000 bytes).
+	LimitBytes = 900_000_000
+)
+
 // Options configure a [Store]. The zero value (or nil) gives the defaults.
 type Options struct {
 	// Logger receives the store's logs. Nil means slog.Default().
@@ -26,6 +39,15 @@ type Options struct {
 	// PageSize is how many events Read and Watch fetch per query; memory
 	// use per iteration is bounded by it. Zero means DefaultPageSize.
 	PageSize int
+	// MaxEventBytes bounds one event's len(Data)+len(Metadata); an Append
+	// with a larger event fails with ErrInvalid and writes nothing. Zero
+	// means DefaultMaxEventBytes; at most LimitBytes.
+	MaxEventBytes int
+	// MaxBatchBytes bounds the sum of len(Data)+len(Metadata) over the
+	// events of one Append, which is written in one transaction; a larger
+	// batch fails with ErrInvalid and writes nothing. Zero means
+	// DefaultMaxBatchBytes; at most LimitBytes.
+	MaxBatchBytes int
 }
 
 // Store is an event store: streams of events that are appended, read,
@@ -36,6 +58,8 @@ type Store struct {
 	b        Backend
 	log      *slog.Logger
 	pageSize int
+	maxEvent int // Options.MaxEventBytes
+	maxBatch int // Options.MaxBatchBytes
 
 	ids     uuidv7.Generator
 	changes notify.Broadcaster
@@ -72,11 +96,23 @@ func New(b Backend, opts *Options) (*Store, error) {
 	if o.PageSize == 0 {
 		o.PageSize = DefaultPageSize
 	}
+	for _, l := range []struct {
+		name string
+		v    *int
+		def  int
+	}{{"Options.MaxEventBytes", &o.MaxEventBytes, DefaultMaxEventBytes}, {"Options.MaxBatchBytes", &o.MaxBatchBytes, DefaultMaxBatchBytes}} {
+		if *l.v < 0 || *l.v > LimitBytes {
+			return nil, invalid(l.name, "%d out of range 0..%d", *l.v, LimitBytes)
+		}
+		if *l.v == 0 {
+			*l.v = l.def
+		}
+	}
 	if o.Logger == nil {
 		o.Logger = slog.Default()
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	s := &Store{b: b, log: o.Logger, pageSize: o.PageSize, done: make(chan struct{}), shutdown: make(chan struct{}), cancel: cancel}
+	s := &Store{b: b, log: o.Logger, pageSize: o.PageSize, maxEvent: o.MaxEventBytes, maxBatch: o.MaxBatchBytes, done: make(chan struct{}), shutdown: make(chan struct{}), cancel: cancel}
 	if cn, ok := b.(CommitNotifier); ok {
 		cn.SetCommitHook(s.changes.Broadcast)
 		s.selfNotify = true
@@ -202,7 +238,7 @@ func (s *Store) prepare(events []EventData) ([]PreparedEvent, error) {
 	}
 	out := make([]PreparedEvent, 0, len(events))
 	var seen map[string]struct{}
-	unkeyed := 0
+	unkeyed, batchBytes := 0, 0
 	now := time.Now().UTC()
 	for i := range events {
 		e := &events[i]
@@ -215,6 +251,13 @@ func (s *Store) prepare(events []EventData) ([]PreparedEvent, error) {
 		}
 		if err := validateMetadata(field("Metadata"), e.Metadata); err != nil {
 			return nil, err
+		}
+		size := len(e.Data) + len(e.Metadata)
+		if size > s.maxEvent {
+			return nil, invalid(field("Data"), "%d bytes of data and metadata, over the store's MaxEventBytes (%d)", size, s.maxEvent)
+		}
+		if batchBytes += size; batchBytes > s.maxBatch {
+			return nil, invalid("events", "more than %d bytes of data and metadata in one append, over the store's MaxBatchBytes", s.maxBatch)
 		}
 		p := PreparedEvent{ID: e.ID, Type: e.Type, Data: e.Data, Metadata: e.Metadata, Time: e.Time.UTC()}
 		if e.Time.IsZero() {

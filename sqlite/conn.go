@@ -182,6 +182,10 @@ func interpret(ctx context.Context, err error) error {
 		return fmt.Errorf("%w: not a SQLite database (%v)", chronicle.ErrIncompatible, err)
 	case codeBusy, codeLocked:
 		return fmt.Errorf("%w: %v", chronicle.ErrBusy, err)
+	case codeFull:
+		return fmt.Errorf("%w: %v", chronicle.ErrStorageFull, err)
+	case codeReadOnly:
+		return fmt.Errorf("%w: %v", chronicle.ErrReadOnly, err)
 	}
 	return err
 }

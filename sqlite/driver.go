@@ -98,7 +98,9 @@ func errCode(err error) int {
 const (
 	codeBusy      = 5
 	codeLocked    = 6
+	codeReadOnly  = 8
 	codeInterrupt = 9
+	codeFull      = 13
 	codeNotADB    = 26
 )
 

@@ -136,6 +136,10 @@ func (b *Backend) runGroup(group []*writeReq) {
 			close(r.done)
 		}
 	}
+	if err := b.checkFile(); err != nil {
+		answer(live, err)
+		return
+	}
 	if err := w.exec("BEGIN IMMEDIATE"); err != nil {
 		answer(live, interpret(context.Background(), err))
 		return

@@ -86,7 +86,8 @@ var migrationFS embed.FS
 type Backend struct {
 	opts   Options
 	log    *slog.Logger
-	path   string // "" when in memory
+	path   string      // "" when in memory
+	file   os.FileInfo // the database file as opened; nil in memory
 	memory bool
 	engine engine // the SQLite implementation behind the connections
 
@@ -118,7 +119,10 @@ func Open(ctx context.Context, path string, opts *Options) (*chronicle.Store, er
 	if err != nil {
 		return nil, err
 	}
-	st, err := chronicle.New(b, &chronicle.Options{Logger: b.log, PageSize: b.opts.PageSize})
+	st, err := chronicle.New(b, &chronicle.Options{
+		Logger: b.log, PageSize: b.opts.PageSize,
+		MaxEventBytes: b.opts.MaxEventBytes, MaxBatchBytes: b.opts.MaxBatchBytes,
+	})
 	if err != nil {
 		_ = b.Close()
 		return nil, err
@@ -182,6 +186,13 @@ func (b *Backend) open(ctx context.Context, file string) error {
 	if err := b.matchFileModes(); err != nil {
 		return err
 	}
+	if !b.memory {
+		fi, err := os.Stat(b.path)
+		if err != nil {
+			return fmt.Errorf("sqlite: %w", err)
+		}
+		b.file = fi
+	}
 
 	for range b.opts.ReadConns {
 		r, err := b.connect(ctx, roURI, openReadOnly)
@@ -223,6 +234,21 @@ func (b *Backend) matchFileModes() error {
 		}
 	}
 	return nil
+}
+
+// checkFile fails when the database file was deleted or replaced since the
+// store opened it: in WAL mode SQLite would go on writing into the unlinked
+// file, and every write would be lost when the store closes.
+func (b *Backend) checkFile() error {
+	if b.file == nil {
+		return nil
+	}
+	fi, err := os.Stat(b.path)
+	if err == nil && os.SameFile(fi, b.file) {
+		return nil
+	}
+	return fmt.Errorf("%w: %s was deleted or replaced after the store opened it; close the store and open it again",
+		chronicle.ErrReadOnly, b.path)
 }
 
 // createFile creates a missing database file with mode, so that SQLite

@@ -1,0 +1,165 @@
+package sqlite_test
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/chronicle-go/chronicle"
+	"github.com/chronicle-go/chronicle/sqlite"
+)
+
+// TestLargeEvent: a 16 MiB event is written and read back intact through
+// Read, ReadAll and a live watch.
+func TestLargeEvent(t *testing.T) {
+	ctx := t.Context()
+	s := openT(t, filepath.Join(t.TempDir(), "big.db"), nil)
+	data := bytes.Repeat([]byte("0123456789abcdef"), 1<<20) // 16 MiB
+	data[0], data[len(data)-1] = '[', ']'
+
+	wctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	watched := make(chan chronicle.Event, 1)
+	go func() {
+		for ev, err := range s.Watch(wctx, "big", 0, nil) {
+			if err == nil {
+				watched <- ev
+			}
+			return
+		}
+	}()
+	if _, err := s.Append(ctx, "big", chronicle.NoStream, chronicle.EventData{Type: "Big", Data: data}); err != nil {
+		t.Fatal(err)
+	}
+	check := func(how string, ev chronicle.Event) {
+		t.Helper()
+		if !bytes.Equal(ev.Data, data) {
+			t.Errorf("%s: %d bytes back, want %d intact", how, len(ev.Data), len(data))
+		}
+	}
+	for ev, err := range s.Read(ctx, "big", 0, nil) {
+		if err != nil {
+			t.Fatal(err)
+		}
+		check("Read", ev)
+	}
+	all := readAll(t, s)
+	if len(all) != 1 {
+		t.Fatalf("ReadAll: %d events", len(all))
+	}
+	check("ReadAll", all[0])
+	check("Watch", <-watched)
+}
+
+// TestSizeLimits: an event or a batch over the configured limits fails
+// with ErrInvalid, names the limit, and writes nothing of the batch.
+func TestSizeLimits(t *testing.T) {
+	ctx := t.Context()
+	s := openT(t, filepath.Join(t.TempDir(), "limits.db"), &sqlite.Options{MaxEventBytes: 1000, MaxBatchBytes: 5000})
+	ok := chronicle.EventData{Type: "Fits", Data: bytes.Repeat([]byte("x"), 600), Metadata: []byte(`{"k":"` + strings.Repeat("m", 392) + `"}`)}
+	if n := len(ok.Data) + len(ok.Metadata); n != 1000 {
+		t.Fatalf("fixture: %d bytes", n)
+	}
+	for _, tc := range []struct {
+		name  string
+		batch []chronicle.EventData
+		limit string
+	}{
+		{"event over MaxEventBytes", []chronicle.EventData{ok, {Type: "Big", Data: bytes.Repeat([]byte("x"), 1001)}}, "MaxEventBytes"},
+		{"metadata counts too", []chronicle.EventData{{Type: "Big", Data: make([]byte, 990), Metadata: []byte(`{"k":"abcdefgh"}`)}}, "MaxEventBytes"},
+		{"batch over MaxBatchBytes", []chronicle.EventData{ok, ok, ok, ok, ok, ok}, "MaxBatchBytes"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := s.Append(ctx, "s", chronicle.Any, tc.batch...)
+			var ve *chronicle.ValidationError
+			if !errors.Is(err, chronicle.ErrInvalid) || !errors.As(err, &ve) || !strings.Contains(err.Error(), tc.limit) {
+				t.Fatalf("Append: %v, want a ValidationError naming %s", err, tc.limit)
+			}
+			info, err := s.StreamInfo(ctx, "s")
+			if err != nil || info.Version != 0 {
+				t.Fatalf("after the refused append: %+v, %v", info, err)
+			}
+		})
+	}
+	if _, err := s.Append(ctx, "s", chronicle.NoStream, ok, ok, ok, ok, ok); err != nil {
+		t.Fatalf("a batch exactly at both limits: %v", err)
+	}
+	if _, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "bad.db"), &sqlite.Options{MaxEventBytes: -1}); !errors.Is(err, chronicle.ErrInvalid) {
+		t.Errorf("negative MaxEventBytes: %v", err)
+	}
+}
+
+// TestUnicodeAndHostileNames: stream names and types in many scripts, and
+// values that look like SQL or LIKE patterns, round-trip and match only
+// themselves in filters.
+func TestUnicodeAndHostileNames(t *testing.T) {
+	ctx := t.Context()
+	s := openT(t, filepath.Join(t.TempDir(), "names.db"), nil)
+	names := []string{
+		"日本語-ストリーム", "поток", "دفق", "🙂🚀-stream", "e\u0301 combining", "ﬁ-ligature",
+		"it's", `quote"d`, "x' OR '1'='1", "%", "_", "a%b_c", `back\slash`, "semi;colon --",
+	}
+	for _, n := range names {
+		if _, err := s.Append(ctx, n, chronicle.NoStream, chronicle.EventData{Type: n, Metadata: []byte(`{"tag":` + jsonString(n) + `}`)}); err != nil {
+			t.Fatalf("Append to %q: %v", n, err)
+		}
+	}
+	listed := map[string]bool{}
+	for info, err := range s.ListStreams(ctx, nil) {
+		if err != nil {
+			t.Fatal(err)
+		}
+		listed[info.Stream] = true
+	}
+	for _, n := range names {
+		if !listed[n] {
+			t.Errorf("ListStreams lacks %q", n)
+		}
+		for _, f := range []chronicle.Filter{
+			{chronicle.StreamIs(n)}, {chronicle.StreamPrefix(n)}, {chronicle.TypeIs(n)}, {chronicle.MetadataIs("tag", n)},
+		} {
+			var got []string
+			for ev, err := range s.ReadAll(ctx, chronicle.Position{}, &chronicle.ReadOptions{Filter: f}) {
+				if err != nil {
+					t.Fatalf("filter %v: %v", f, err)
+				}
+				got = append(got, ev.Stream)
+			}
+			want := []string{n}
+			if f[0].Op == chronicle.OpPrefix {
+				want = nil // a prefix also matches longer names that start with it
+				for _, m := range names {
+					if strings.HasPrefix(m, n) {
+						want = append(want, m)
+					}
+				}
+			}
+			if strings.Join(got, "\x00") != strings.Join(want, "\x00") {
+				t.Errorf("filter %v matched %q, want %q", f, got, want)
+			}
+		}
+	}
+}
+
+func jsonString(s string) string {
+	var b strings.Builder
+	b.WriteByte('"')
+	for _, r := range s {
+		switch {
+		case r == '"' || r == '\\':
+			b.WriteByte('\\')
+			b.WriteRune(r)
+		case r < 0x20:
+			b.WriteString(`\u00`)
+			b.WriteByte("0123456789abcdef"[r>>4])
+			b.WriteByte("0123456789abcdef"[r&15])
+		default:
+			b.WriteRune(r)
+		}
+	}
+	b.WriteByte('"')
+	return b.String()
+}
