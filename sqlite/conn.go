@@ -2,8 +2,10 @@ package sqlite
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sync"
+	"syscall"
 
 	"github.com/chronicle-go/chronicle"
 )
@@ -185,6 +187,9 @@ func interpret(ctx context.Context, err error) error {
 	case codeFull:
 		return fmt.Errorf("%w: %v", chronicle.ErrStorageFull, err)
 	case codeReadOnly:
+		return fmt.Errorf("%w: %v", chronicle.ErrReadOnly, err)
+	}
+	if errors.Is(err, syscall.EROFS) {
 		return fmt.Errorf("%w: %v", chronicle.ErrReadOnly, err)
 	}
 	return err

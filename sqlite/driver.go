@@ -3,6 +3,7 @@ package sqlite
 import (
 	"context"
 	"errors"
+	"syscall"
 	"time"
 
 	"github.com/ncruces/go-sqlite3"
@@ -106,11 +107,21 @@ const (
 
 // cError is an error from the native engine.
 type cError struct {
-	code int // extended result code
-	msg  string
+	code  int // extended result code
+	msg   string
+	errno syscall.Errno // the OS error behind it, or 0
 }
 
 func (e *cError) Error() string { return "sqlite3: " + e.msg }
+
+// Unwrap returns the OS error behind e, so that errors.Is sees, say,
+// syscall.EROFS.
+func (e *cError) Unwrap() error {
+	if e.errno == 0 {
+		return nil
+	}
+	return e.errno
+}
 
 // wasmEngine is github.com/ncruces/go-sqlite3: SQLite compiled to Go, no
 // cgo. It serves every in-memory store (through its mvcc VFS) and, without

@@ -29,6 +29,7 @@ int sqlite3_get_autocommit(sqlite3 *db);
 void sqlite3_interrupt(sqlite3 *db);
 int sqlite3_db_config(sqlite3 *db, int op, ...);
 const char *sqlite3_errmsg(sqlite3 *db);
+int sqlite3_system_errno(sqlite3 *db);
 const char *sqlite3_errstr(int rc);
 int sqlite3_exec(sqlite3 *db, const char *sql, int (*cb)(void *, int, char **, char **), void *arg, char **errmsg);
 int sqlite3_prepare_v3(sqlite3 *db, const char *sql, int n, unsigned int flags, sqlite3_stmt **stmt, const char **tail);
@@ -130,6 +131,7 @@ import (
 	"context"
 	"math"
 	"strconv"
+	"syscall"
 	"time"
 	"unsafe"
 
@@ -178,6 +180,7 @@ func (cEngine) open(uri string, mode openMode) (dbConn, error) {
 		err := &cError{code: int(rc), msg: C.GoString(C.sqlite3_errstr(rc))}
 		if db != nil {
 			err.msg = C.GoString(C.sqlite3_errmsg(db))
+			err.errno = syscall.Errno(C.sqlite3_system_errno(db))
 			C.sqlite3_close_v2(db)
 		}
 		return nil, err
@@ -195,7 +198,7 @@ type cConn struct {
 }
 
 func (c *cConn) error(rc C.int) error {
-	return &cError{code: int(rc), msg: C.GoString(C.sqlite3_errmsg(c.db))}
+	return &cError{code: int(rc), msg: C.GoString(C.sqlite3_errmsg(c.db)), errno: syscall.Errno(C.sqlite3_system_errno(c.db))}
 }
 
 // interrupted reports whether the interrupting context is already done;

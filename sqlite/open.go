@@ -69,6 +69,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/chronicle-go/chronicle"
@@ -252,11 +253,16 @@ func (b *Backend) checkFile() error {
 }
 
 // createFile creates a missing database file with mode, so that SQLite
-// does not create it with the process's default permissions.
+// does not create it with the process's default permissions, and checks
+// that an existing one can be written: SQLite would fall back to reading
+// it and fail later with a vaguer error.
 func createFile(name string, mode os.FileMode) error {
 	f, err := os.OpenFile(name, os.O_RDWR|os.O_CREATE|os.O_EXCL, mode)
 	if errors.Is(err, fs.ErrExist) {
-		return nil
+		f, err = os.OpenFile(name, os.O_RDWR, 0)
+	}
+	if errors.Is(err, syscall.EROFS) || errors.Is(err, fs.ErrPermission) {
+		return fmt.Errorf("%w: %v", chronicle.ErrReadOnly, err)
 	}
 	if err != nil {
 		return err
@@ -272,6 +278,9 @@ func (b *Backend) connect(ctx context.Context, uri string, mode openMode) (*conn
 	}
 	c, err := b.engine.open(uri, mode)
 	if err != nil {
+		if errors.Is(err, syscall.EROFS) {
+			return nil, fmt.Errorf("sqlite: open %s: %w: %v", b.path, chronicle.ErrReadOnly, err)
+		}
 		return nil, fmt.Errorf("sqlite: open: %w", err)
 	}
 	if err := c.BusyTimeout(b.opts.BusyTimeout); err != nil {

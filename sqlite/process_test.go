@@ -26,6 +26,13 @@ const (
 )
 
 func TestMain(m *testing.M) {
+	if path := os.Getenv(envReadOnlyDB); path != "" {
+		if err := readOnlyChild(path); err != nil {
+			fmt.Fprintln(os.Stderr, "read-only child:", err)
+			os.Exit(1)
+		}
+		os.Exit(0)
+	}
 	if path := os.Getenv(envContendDB); path != "" {
 		if err := contentionChild(path, os.Getenv(envContendID)); err != nil {
 			fmt.Fprintln(os.Stderr, "contention child:", err)
