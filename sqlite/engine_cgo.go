@@ -149,21 +149,30 @@ const Engine = "cgo"
 
 // SQLite constants used below.
 const (
-	cOpenReadOnly                                    = 0x00000001
-	cOpenReadWrite                                   = 0x00000002
-	cOpenCreate                                      = 0x00000004
-	cOpenURI                                         = 0x00000040
-	cOpenNoMutex                                     = 0x00008000 // each connection is used by one goroutine at a time
-	cPreparePersist                                  = 0x01
-	cRow                                             = 100
-	cDone                                            = 101
-	cRange                                           = 25
-	cTooBig                                          = 18
-	cInterruptCode                                   = 9
-	cColumnText                                      = 3
-	cColumnBlob                                      = 4
-	cColumnNull                                      = 5
-	cArgNull, cArgInt, cArgFloat, cArgText, cArgBlob = 0, 1, 2, 3, 4
+	cOpenReadOnly   = 0x00000001
+	cOpenReadWrite  = 0x00000002
+	cOpenCreate     = 0x00000004
+	cOpenURI        = 0x00000040
+	cOpenNoMutex    = 0x00008000 // each connection is used by one goroutine at a time
+	cPreparePersist = 0x01
+	cRow            = 100
+	cDone           = 101
+	cNoMem          = 7
+	cInterruptCode  = 9
+	cTooBig         = 18
+	cRange          = 25
+	cColumnText     = 3
+	cColumnBlob     = 4
+	cColumnNull     = 5
+)
+
+// Kinds of chr_arg.
+const (
+	cArgNull = iota
+	cArgInt
+	cArgFloat
+	cArgText
+	cArgBlob
 )
 
 type cEngine struct{}
@@ -302,7 +311,10 @@ func (c *cConn) Prepare(query string) (dbStmt, error) {
 		st.rowp = (*C.chr_col)(C.calloc(C.size_t(n), C.size_t(unsafe.Sizeof(C.chr_col{}))))
 		st.rows = unsafe.Slice(st.rowp, n)
 	}
-	st.grow(256)
+	if err := st.grow(256); err != nil {
+		_ = st.Close()
+		return nil, err
+	}
 	return st, nil
 }
 
@@ -340,17 +352,18 @@ const (
 )
 
 // grow makes room for n more bytes in buf.
-func (s *cStmt) grow(n int) {
+func (s *cStmt) grow(n int) error {
 	if s.used+n <= len(s.data) {
-		return
+		return nil
 	}
 	size := max(2*len(s.data), s.used+n, 256)
 	p := C.realloc(unsafe.Pointer(s.buf), C.size_t(size))
 	if p == nil {
-		panic("sqlite: out of memory") // as the runtime does when Go memory runs out
+		return &cError{code: cNoMem, msg: "out of memory"}
 	}
 	s.buf = (*C.char)(p)
 	s.data = unsafe.Slice((*byte)(p), size)
+	return nil
 }
 
 func (s *cStmt) arg(param int) (*C.chr_arg, error) {
@@ -401,7 +414,9 @@ func (s *cStmt) bindBytes(param, typ int, v []byte) error {
 	if len(v) > math.MaxInt32 {
 		return &cError{code: cTooBig, msg: "string or blob too big"}
 	}
-	s.grow(len(v))
+	if err := s.grow(len(v)); err != nil {
+		return err
+	}
 	off := s.used
 	s.used += copy(s.data[off:], v)
 	a.typ, a.n, a.off = C.int(typ), C.int(len(v)), C.int64_t(off)
