@@ -81,10 +81,11 @@ type Options struct {
 	// PageSize is the number of events Read and Watch fetch per query.
 	// Zero means chronicle.DefaultPageSize.
 	PageSize int
-	// MaxEventBytes and MaxBatchBytes bound the data and metadata of one
-	// event and of one Append (see chronicle.Options). Zero means
-	// chronicle.DefaultMaxEventBytes and chronicle.DefaultMaxBatchBytes.
+	// MaxEventBytes bounds one event's data plus metadata (see
+	// chronicle.Options). Zero means chronicle.DefaultMaxEventBytes.
 	MaxEventBytes int
+	// MaxBatchBytes bounds the data plus metadata of one Append (see
+	// chronicle.Options). Zero means chronicle.DefaultMaxBatchBytes.
 	MaxBatchBytes int
 	// Logger receives the store's logs. Nil means slog.Default().
 	Logger *slog.Logger
