@@ -46,8 +46,9 @@
 //
 // Errors match sentinels with [errors.Is]: [ErrConflict] (with
 // [*ConflictError] details), [ErrInvalid] (with [*ValidationError]),
-// [ErrClosed], [ErrVersionNotReached], [ErrBusy] and [ErrIncompatible].
-// Invalid input never writes anything.
+// [ErrClosed], [ErrVersionNotReached], [ErrBusy], [ErrIncompatible],
+// [ErrStorageFull] and [ErrReadOnly]. Invalid input never writes anything,
+// and a failed append writes none of its events.
 //
 // [sqlite.Open]: https://pkg.go.dev/github.com/chronicle-go/chronicle/sqlite#Open
 package chronicle
