@@ -81,3 +81,73 @@ func TestReadOnlyMount(t *testing.T) {
 		t.Fatalf("after the read-only episode the store holds %d events, want 4", got)
 	}
 }
+
+// TestReadOnlyDirectory opens, as an unprivileged user, a store whose file
+// that user may write but whose directory it may not, so SQLite cannot
+// create the WAL beside it: Open fails with ErrReadOnly and changes nothing.
+// It needs root (to run the child as nobody with setpriv).
+func TestReadOnlyDirectory(t *testing.T) {
+	if testing.Short() {
+		t.Skip("spawns a process as another user")
+	}
+	setpriv, err := exec.LookPath("setpriv")
+	if err != nil || os.Geteuid() != 0 {
+		t.Skip("needs root and setpriv(1) to run a child as an unprivileged user")
+	}
+	const nobody = 65534
+	// A directory tree the child can reach: the store's directory is
+	// read-only to it, the file in it writable.
+	base := t.TempDir()
+	dir := filepath.Join(base, "store")
+	path := filepath.Join(dir, "events.db")
+	if err := os.Mkdir(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	s := openT(t, path, nil)
+	appendN(t, s, "a", 2)
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	bin := filepath.Join(base, "child.test")
+	exe, err := os.ReadFile(os.Args[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(bin, exe, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range []string{filepath.Dir(base), base} {
+		if err := os.Chmod(p, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.Chown(path, nobody, nobody); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(dir, 0o555); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = os.Chmod(dir, 0o755) })
+	before, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	cmd := exec.Command(setpriv, "--reuid", fmt.Sprint(nobody), "--regid", fmt.Sprint(nobody), "--clear-groups", bin, "-test.run=^$")
+	cmd.Env = append(os.Environ(), envReadOnlyDB+"="+path, "HOME="+base, "GOCOVERDIR=")
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		if !strings.Contains(string(out), "read-only child") {
+			t.Skipf("cannot run a child as nobody here: %v: %s", err, out)
+		}
+		t.Fatalf("child: %v\n%s", err, out)
+	}
+	t.Logf("child: %s", strings.TrimSpace(string(out)))
+	after, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(before) != string(after) {
+		t.Error("the refused open changed the file")
+	}
+}
