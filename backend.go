@@ -48,6 +48,11 @@ type Backend interface {
 	// Stats describes the whole store (Watchers is filled in by the Store).
 	Stats(ctx context.Context) (Stats, error)
 
+	// Head returns the position of the newest event, or the zero Position
+	// when the store is empty. The Store calls it to start live watches, so
+	// it must not cost more than an index look-up.
+	Head(ctx context.Context) (Position, error)
+
 	// ListStreams returns up to p.Limit streams whose names start with
 	// p.Prefix and sort after p.After, in byte order of their names.
 	ListStreams(ctx context.Context, p *ListStreamsParams) ([]StreamInfo, error)

@@ -121,13 +121,13 @@ func (t *tail) follow(ctx context.Context, s *Store) {
 	valid, end := t.valid, t.end
 	t.mu.Unlock()
 	if !valid {
-		st, err := call(s, func() (Stats, error) { return s.b.Stats(ctx) })
+		head, err := call(s, func() (Position, error) { return s.b.Head(ctx) })
 		if err != nil {
 			return
 		}
 		t.mu.Lock()
 		if t.live > 0 {
-			t.valid, t.base, t.end, t.events, t.bytes = true, st.Head, st.Head, nil, 0
+			t.valid, t.base, t.end, t.events, t.bytes = true, head, head, nil, 0
 		}
 		end = t.end
 		t.mu.Unlock()

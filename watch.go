@@ -90,12 +90,12 @@ func (s *Store) WatchAll(ctx context.Context, from Position, opts *WatchOptions)
 			return
 		}
 		if from == EndPosition() {
-			st, err := call(s, func() (Stats, error) { return s.b.Stats(ctx) })
+			head, err := call(s, func() (Position, error) { return s.b.Head(ctx) })
 			if err != nil {
 				yield(Event{}, fmt.Errorf("chronicle: watch all: %w", err))
 				return
 			}
-			from = st.Head
+			from = head
 		}
 		m := newMatcher(o.Filter)
 		skip := func(pos Position) {

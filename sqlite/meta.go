@@ -50,6 +50,23 @@ func (b *Backend) Stats(ctx context.Context) (chronicle.Stats, error) {
 	return st, err
 }
 
+// Head implements [chronicle.Backend.Head]: the largest rowid, one b-tree
+// descent.
+func (b *Backend) Head(ctx context.Context) (chronicle.Position, error) {
+	var head chronicle.Position
+	err := b.withReader(ctx, func(c *conn) error {
+		var pos int64
+		if _, err := c.row(sqlHead, []*int64{&pos}); err != nil {
+			return err
+		}
+		if pos > 0 {
+			head = chronicle.At(uint64(pos))
+		}
+		return nil
+	})
+	return head, err
+}
+
 // ListStreams implements [chronicle.Backend.ListStreams].
 func (b *Backend) ListStreams(ctx context.Context, p *chronicle.ListStreamsParams) ([]chronicle.StreamInfo, error) {
 	q := "SELECT name, version, first_ts, last_ts FROM streams WHERE name > ?"

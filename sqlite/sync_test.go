@@ -3,6 +3,8 @@ package sqlite
 import (
 	"path/filepath"
 	"testing"
+
+	"github.com/chronicle-go/chronicle"
 )
 
 // TestSynchronous checks the writer's synchronous setting for each option
@@ -32,5 +34,32 @@ func TestSynchronous(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestHead: the backend's Head is the zero Position on an empty store and
+// the newest event's position after appends, as Stats reports it.
+func TestHead(t *testing.T) {
+	ctx := t.Context()
+	b, err := OpenBackend(ctx, filepath.Join(t.TempDir(), "h.db"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := chronicle.New(b, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if head, err := b.Head(ctx); err != nil || head != (chronicle.Position{}) {
+		t.Fatalf("empty store: Head = %v, %v", head, err)
+	}
+	res, err := s.Append(ctx, "a", chronicle.NoStream, chronicle.EventData{Type: "X"}, chronicle.EventData{Type: "Y"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	head, err := b.Head(ctx)
+	st, serr := s.Stats(ctx)
+	if err != nil || serr != nil || head != res.Positions[1] || head != st.Head {
+		t.Fatalf("Head = %v (%v), want %v; Stats.Head %v (%v)", head, err, res.Positions[1], st.Head, serr)
 	}
 }

@@ -259,6 +259,16 @@ func (b *Backend) Stats(ctx context.Context) (chronicle.Stats, error) {
 	}, nil
 }
 
+// Head implements [chronicle.Backend].
+func (b *Backend) Head(ctx context.Context) (chronicle.Position, error) {
+	b.mu.RLock()
+	defer b.mu.RUnlock()
+	if err := b.check(ctx); err != nil {
+		return chronicle.Position{}, err
+	}
+	return b.head(), nil
+}
+
 // ListStreams implements [chronicle.Backend].
 func (b *Backend) ListStreams(ctx context.Context, p *chronicle.ListStreamsParams) ([]chronicle.StreamInfo, error) {
 	b.mu.RLock()
