@@ -302,13 +302,21 @@ func (c *cConn) Prepare(query string) (dbStmt, error) {
 	if st.ncol > 0 && C.sqlite3_stmt_readonly(s) != 0 {
 		st.batch = fetchRows // reading ahead cannot change anything
 	}
+	oom := func() (dbStmt, error) {
+		_ = st.Close()
+		return nil, &cError{code: cNoMem, msg: "out of memory"}
+	}
 	if n := int(C.sqlite3_bind_parameter_count(s)); n > 0 {
-		st.argp = (*C.chr_arg)(C.calloc(C.size_t(n), C.size_t(unsafe.Sizeof(C.chr_arg{}))))
+		if st.argp = (*C.chr_arg)(C.calloc(C.size_t(n), C.size_t(unsafe.Sizeof(C.chr_arg{})))); st.argp == nil {
+			return oom()
+		}
 		st.args = unsafe.Slice(st.argp, n)
 	}
 	if st.ncol > 0 {
 		n := st.ncol * st.batch
-		st.rowp = (*C.chr_col)(C.calloc(C.size_t(n), C.size_t(unsafe.Sizeof(C.chr_col{}))))
+		if st.rowp = (*C.chr_col)(C.calloc(C.size_t(n), C.size_t(unsafe.Sizeof(C.chr_col{})))); st.rowp == nil {
+			return oom()
+		}
 		st.rows = unsafe.Slice(st.rowp, n)
 	}
 	if err := st.grow(256); err != nil {
