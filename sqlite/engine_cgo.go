@@ -443,13 +443,11 @@ func (s *cStmt) Step() bool {
 		s.cur++
 		return true
 	}
-	if s.fetched > 0 || s.err != nil {
+	if s.last != cRow && (s.fetched > 0 || s.err != nil) {
 		// The last fetch ended the statement (or failed): report that
 		// once more rather than stepping again, which would start it over.
-		if s.last != cRow {
-			s.fetched, s.cur = 0, -1
-			return false
-		}
+		s.fetched, s.cur = 0, -1
+		return false
 	}
 	if s.err = s.c.interrupted(); s.err != nil {
 		return false

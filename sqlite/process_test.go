@@ -25,34 +25,28 @@ const (
 	envChildID = "CHRONICLE_TEST_CHILD_ID"
 )
 
+// children are the roles the test binary plays as a child process: the
+// first whose variable is set runs with its value, and the process exits.
+var children = []struct {
+	env  string
+	name string
+	run  func(path string) error
+}{
+	{envReadOnlyDB, "read-only child", readOnlyChild},
+	{envContendDB, "contention child", func(p string) error { return contentionChild(p, os.Getenv(envContendID)) }},
+	{envCrashDB, "crash child", func(p string) error { return crashChild(p, os.Getenv(envCrashRun)) }},
+	{envChildDB, "child", func(p string) error { return childWriter(p, os.Getenv(envChildID)) }},
+}
+
 func TestMain(m *testing.M) {
-	if path := os.Getenv(envReadOnlyDB); path != "" {
-		if err := readOnlyChild(path); err != nil {
-			fmt.Fprintln(os.Stderr, "read-only child:", err)
-			os.Exit(1)
+	for _, c := range children {
+		if path := os.Getenv(c.env); path != "" {
+			if err := c.run(path); err != nil {
+				fmt.Fprintf(os.Stderr, "%s: %v\n", c.name, err)
+				os.Exit(1)
+			}
+			os.Exit(0)
 		}
-		os.Exit(0)
-	}
-	if path := os.Getenv(envContendDB); path != "" {
-		if err := contentionChild(path, os.Getenv(envContendID)); err != nil {
-			fmt.Fprintln(os.Stderr, "contention child:", err)
-			os.Exit(1)
-		}
-		os.Exit(0)
-	}
-	if path := os.Getenv(envCrashDB); path != "" {
-		if err := crashChild(path, os.Getenv(envCrashRun)); err != nil {
-			fmt.Fprintln(os.Stderr, "crash child:", err)
-			os.Exit(1)
-		}
-		os.Exit(0)
-	}
-	if path := os.Getenv(envChildDB); path != "" {
-		if err := childWriter(path, os.Getenv(envChildID)); err != nil {
-			fmt.Fprintln(os.Stderr, "child:", err)
-			os.Exit(1)
-		}
-		os.Exit(0)
 	}
 	goleak.VerifyTestMain(m)
 }
