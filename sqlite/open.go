@@ -278,10 +278,7 @@ func (b *Backend) connect(ctx context.Context, uri string, mode openMode) (*conn
 	}
 	c, err := b.engine.open(uri, mode)
 	if err != nil {
-		if errors.Is(err, syscall.EROFS) {
-			return nil, fmt.Errorf("sqlite: open %s: %w: %v", b.path, chronicle.ErrReadOnly, err)
-		}
-		return nil, fmt.Errorf("sqlite: open: %w", err)
+		return nil, fmt.Errorf("sqlite: open %s: %w", b.path, interpret(ctx, err))
 	}
 	if err := c.BusyTimeout(b.opts.BusyTimeout); err != nil {
 		_ = c.Close()
