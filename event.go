@@ -47,6 +47,13 @@ type EventData struct {
 }
 
 // Event is an event as the store returns it.
+//
+// Events are immutable, and so are their bytes. The events that reads
+// return are the caller's own; the events that [Store.Watch] and
+// [Store.WatchAll] yield may share Data and Metadata with the store's other
+// watches (one copy in memory serves them all), so a watch must treat them
+// as read-only: keep them as long as needed, but copy them (bytes.Clone)
+// before changing them.
 type Event struct {
 	Stream   string          // the stream it belongs to
 	Version  int64           // its place in the stream: 1, 2, 3, … without gaps

@@ -55,34 +55,24 @@ func (t *tail) leave() {
 	t.mu.Unlock()
 }
 
-// since returns copies of the window's events after pos that match, the
-// window's end, and whether the window covers everything after pos.
-func (t *tail) since(pos Position, match func(*Event) bool) ([]Event, Position, bool) {
+// since returns the window's events after pos, the window's end, and
+// whether the window covers everything after pos. The events are shared
+// with every other live watch and must not be modified: the window only
+// ever appends past the end of the slice it hands out, and trimming it
+// moves to a new array, so the slice stays valid after the lock is gone.
+func (t *tail) since(pos Position) ([]Event, Position, bool) {
 	t.mu.RLock()
 	defer t.mu.RUnlock()
 	if !t.valid || pos.Before(t.base) {
 		return nil, Position{}, false
 	}
 	i := sort.Search(len(t.events), func(i int) bool { return pos.Before(t.events[i].Position) })
-	var out []Event
-	for j := i; j < len(t.events); j++ {
-		if ev := &t.events[j]; match(ev) {
-			c := *ev
-			// Each watch gets its own bytes, as a read from storage would.
-			if c.Data != nil {
-				c.Data = append([]byte(nil), c.Data...)
-			}
-			if c.Metadata != nil {
-				c.Metadata = append([]byte(nil), c.Metadata...)
-			}
-			out = append(out, c)
-		}
-	}
+	n := len(t.events)
 	end := t.end
 	if end.Before(pos) {
 		end = pos
 	}
-	return out, end, true
+	return t.events[i:n:n], end, true
 }
 
 // run follows the store until ctx ends. It is the store's tail goroutine.

@@ -35,6 +35,9 @@ type WatchOptions struct {
 // [ErrClosed]). Appends through this store wake watchers at once; appends
 // by other processes are noticed by the backend's change check (for SQLite,
 // every Options.PollInterval). A slow loop body delays only its own watch.
+//
+// The Data and Metadata of the events yielded may be shared with other
+// watches: read them, keep them, but do not modify them (see [Event]).
 func (s *Store) Watch(ctx context.Context, stream string, from int64, opts *WatchOptions) iter.Seq2[Event, error] {
 	o := watchOptions(opts)
 	return func(yield func(Event, error) bool) {
@@ -80,7 +83,8 @@ func (s *Store) Watch(ctx context.Context, stream string, from int64, opts *Watc
 // stream that passes opts.Filter, after from, in commit order. from may be
 // [EndPosition] for new events only (those committed after the iteration
 // starts); a checkpoint saved from an event's
-// Position resumes exactly after that event.
+// Position resumes exactly after that event. As with Watch, the events'
+// Data and Metadata are read-only.
 func (s *Store) WatchAll(ctx context.Context, from Position, opts *WatchOptions) iter.Seq2[Event, error] {
 	o := watchOptions(opts)
 	return func(yield func(Event, error) bool) {
@@ -163,12 +167,16 @@ func (s *Store) watchLoop(ctx context.Context, o WatchOptions, yield func(Event,
 		var wake <-chan struct{}
 		if live {
 			wake = s.tail.advanced.Wait()
-			if page, end, ok := s.tail.since(seen, c.match); ok {
-				for i := range page {
-					if !yield(page[i], nil) {
+			if window, end, ok := s.tail.since(seen); ok {
+				for i := range window {
+					ev := &window[i]
+					if !c.match(ev) {
+						continue
+					}
+					if !yield(*ev, nil) {
 						return
 					}
-					c.advance(&page[i])
+					c.advance(ev)
 				}
 				seen = end
 				c.skip(end)

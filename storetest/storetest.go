@@ -31,9 +31,11 @@ import (
 	"github.com/chronicle-go/chronicle"
 )
 
-// timeout bounds every wait of the suite: a backend that hangs fails the
-// test instead of blocking it.
-const timeout = 10 * time.Second
+// timeout bounds every wait of the suite, and each test's calls together:
+// a backend that hangs fails the test instead of blocking it. It is a guard,
+// not a speed goal, so it leaves room for the race detector on a slow
+// machine (the paging tests with 3-event pages make hundreds of queries).
+const timeout = time.Minute
 
 // test is one subtest. Most get a fresh store whose invariants are checked
 // when the test ends; tests that close their store open it themselves.
