@@ -1,0 +1,127 @@
+package postgres_test
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/chronicle-go/chronicle"
+	"github.com/chronicle-go/chronicle/postgres"
+	"github.com/chronicle-go/chronicle/storetest"
+)
+
+// TestOpenInvalid: bad options and connection strings fail with
+// ErrInvalid before connecting; an unreachable server fails within the
+// context's deadline.
+func TestOpenInvalid(t *testing.T) {
+	ctx := context.Background()
+	for _, tc := range []struct {
+		name string
+		url  string
+		opts *postgres.Options
+	}{
+		{"schema with a capital", "postgres://127.0.0.1/x", &postgres.Options{Schema: "Events"}},
+		{"schema with a quote", "postgres://127.0.0.1/x", &postgres.Options{Schema: `a"b`}},
+		{"schema starting with a digit", "postgres://127.0.0.1/x", &postgres.Options{Schema: "1a"}},
+		{"schema too long", "postgres://127.0.0.1/x", &postgres.Options{Schema: "a23456789012345678901234567890123456789012345678901234"}},
+		{"negative pool", "postgres://127.0.0.1/x", &postgres.Options{MaxConns: -1}},
+		{"poll interval too short", "postgres://127.0.0.1/x", &postgres.Options{PollInterval: time.Microsecond}},
+		{"negative visibility wait", "postgres://127.0.0.1/x", &postgres.Options{VisibilityWait: -time.Second}},
+		{"connection string", "postgres://127.0.0.1:notaport/x", nil},
+		{"replica connection string", "postgres://127.0.0.1/x", &postgres.Options{ReplicaURL: "postgres://127.0.0.1:notaport/x"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s, err := postgres.Open(ctx, tc.url, tc.opts)
+			if !errors.Is(err, chronicle.ErrInvalid) {
+				if s != nil {
+					s.Close()
+				}
+				t.Fatalf("Open = %v, want ErrInvalid", err)
+			}
+		})
+	}
+	t.Run("unreachable", func(t *testing.T) {
+		ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+		defer cancel()
+		s, err := postgres.Open(ctx, "postgres://postgres@127.0.0.1:1/x?connect_timeout=1", nil)
+		if err == nil {
+			s.Close()
+			t.Fatal("Open of a closed port succeeded")
+		}
+	})
+}
+
+// TestOpenPool: a store on the caller's pool works and leaves the pool
+// open when it closes.
+func TestOpenPool(t *testing.T) {
+	pool := testPool(t)
+	ctx := context.Background()
+	s, err := postgres.OpenPool(ctx, pool, &postgres.Options{Schema: testSchema(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	mustAppend(t, s, "p", 3)
+	if got := readAllT(t, s, chronicle.Position{}); len(got) != 3 {
+		t.Fatalf("ReadAll returned %d events, want 3", len(got))
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatalf("second Close: %v", err)
+	}
+	if err := pool.Ping(ctx); err != nil {
+		t.Fatalf("the caller's pool after Close: %v", err)
+	}
+}
+
+// TestMigrations: stores opening a new schema at once all succeed (the
+// migration runs once, under a lock); reopening keeps the data; a schema
+// from a newer version is refused with ErrIncompatible and left alone.
+func TestMigrations(t *testing.T) {
+	schema := testSchema(t)
+	url := testURL(t)
+	ctx := context.Background()
+	var wg sync.WaitGroup
+	stores := make([]*chronicle.Store, 4)
+	for i := range stores {
+		wg.Go(func() {
+			s, err := postgres.Open(ctx, url, &postgres.Options{Schema: schema, MaxConns: 2})
+			if err != nil {
+				t.Errorf("concurrent Open: %v", err)
+				return
+			}
+			stores[i] = s
+		})
+	}
+	wg.Wait()
+	for i, s := range stores {
+		if s != nil {
+			mustAppend(t, s, "m", i+1)
+			s.Close()
+		}
+	}
+	if t.Failed() {
+		return
+	}
+	s := openT(t, &postgres.Options{Schema: schema})
+	if info, err := s.StreamInfo(ctx, "m"); err != nil || info.Version != 10 {
+		t.Fatalf("after reopening: %+v, %v; want version 10", info, err)
+	}
+	storetest.CheckInvariants(t, s)
+
+	newer := postgres.SchemaVersion() + 1
+	if _, err := testPool(t).Exec(ctx, "UPDATE "+schema+".chronicle_schema SET version = $1", newer); err != nil {
+		t.Fatal(err)
+	}
+	_, err := postgres.Open(ctx, url, &postgres.Options{Schema: schema})
+	if !errors.Is(err, chronicle.ErrIncompatible) {
+		t.Fatalf("Open of a schema at version %d = %v, want ErrIncompatible", newer, err)
+	}
+	var v int
+	if err := testPool(t).QueryRow(ctx, "SELECT version FROM "+schema+".chronicle_schema").Scan(&v); err != nil || v != newer {
+		t.Fatalf("schema version after the refused open: %d, %v; want %d untouched", v, err, newer)
+	}
+}

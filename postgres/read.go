@@ -1,0 +1,287 @@
+package postgres
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"math"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/chronicle-go/chronicle"
+	"github.com/jackc/pgx/v5"
+)
+
+// frontierSQL is the visibility frontier: every transaction with a smaller
+// ID has ended, so the global stream below it can no longer change.
+const frontierSQL = "SELECT pg_snapshot_xmin(pg_current_snapshot())::text::bigint AS x"
+
+// eventCols are the columns of an event row, NULL-safe for the outer join
+// that keeps one row when the page is empty (found is then false).
+const eventCols = "e.tx_id IS NOT NULL, coalesce(e.tx_id, 0), coalesce(e.seq, 0), coalesce(e.stream, ''), " +
+	"coalesce(e.version, 0), coalesce(e.type, ''), coalesce(e.data, ''::bytea), e.meta, coalesce(e.id, ''), coalesce(e.ts, 0)"
+
+// query builds a statement with numbered parameters.
+type query struct {
+	sb   strings.Builder
+	args []any
+}
+
+func (q *query) s(parts ...string) *query {
+	for _, p := range parts {
+		q.sb.WriteString(p)
+	}
+	return q
+}
+
+// arg adds a parameter and writes its placeholder, with cast when given.
+func (q *query) arg(v any, cast string) *query {
+	q.args = append(q.args, v)
+	q.sb.WriteString("$" + strconv.Itoa(len(q.args)) + cast)
+	return q
+}
+
+// ReadStream implements [chronicle.Backend.ReadStream] in one statement,
+// so the page, the stream's version (Next) and the frontier (Head) come
+// from one snapshot. A stream's events need no frontier: appends to one
+// stream are serialized by its lock (see lockSQL), so its versions become
+// visible in order.
+func (b *Backend) ReadStream(ctx context.Context, p *chronicle.ReadStreamParams) (chronicle.ReadStreamResult, error) {
+	var q query
+	q.s("SELECT f.x, coalesce(st.version, 0), ", eventCols, " FROM (", frontierSQL, ") f ")
+	q.s("LEFT JOIN ", b.sql.schema, ".streams st ON st.name = ").arg(p.Stream, "")
+	q.s(" LEFT JOIN LATERAL (SELECT * FROM ", b.sql.schema, ".events WHERE stream = $1")
+	order := " ORDER BY version"
+	switch {
+	case !p.Backwards:
+		q.s(" AND version > ").arg(p.From, "::bigint")
+	case p.From > 0:
+		q.s(" AND version < ").arg(p.From, "::bigint")
+		order += " DESC"
+	default:
+		order += " DESC"
+	}
+	if err := whereFilter(&q, p.Filter); err != nil {
+		return chronicle.ReadStreamResult{}, err
+	}
+	q.s(order, " LIMIT ").arg(p.Limit, "::bigint").s(") e ON true")
+
+	var res chronicle.ReadStreamResult
+	var frontier, version int64
+	events, err := b.readEvents(ctx, &q, p.Limit, &frontier, &version)
+	if err != nil {
+		return res, fmt.Errorf("postgres: %w", interpret(err))
+	}
+	res.Events = events
+	if !p.Backwards {
+		if len(events) == p.Limit {
+			res.Next = events[len(events)-1].Version
+		} else {
+			res.Next = version
+			res.Head = chronicle.Position{Commit: uint64(frontier)}
+		}
+	}
+	return res, nil
+}
+
+// ReadAll implements [chronicle.Backend.ReadAll]: the events below the
+// frontier, in (tx_id, seq) order. Next, on a short forward page, is the
+// frontier itself: every event after it belongs to a transaction that had
+// not ended when the page was read.
+func (b *Backend) ReadAll(ctx context.Context, p *chronicle.ReadAllParams) (chronicle.ReadAllResult, error) {
+	var q query
+	q.s("SELECT f.x, 0::bigint, ", eventCols, " FROM (", frontierSQL, ") f ")
+	q.s("LEFT JOIN LATERAL (SELECT * FROM ", b.sql.schema, ".events WHERE tx_id < f.x")
+	tx, seq := sqlInt(p.From.Commit), sqlInt(p.From.Prepare)
+	order := " ORDER BY tx_id, seq"
+	switch {
+	case !p.Backwards:
+		q.s(" AND (tx_id, seq) > (").arg(tx, "::bigint").s(", ").arg(seq, "::bigint").s(")")
+	case !p.From.IsZero():
+		q.s(" AND (tx_id, seq) < (").arg(tx, "::bigint").s(", ").arg(seq, "::bigint").s(")")
+		order = " ORDER BY tx_id DESC, seq DESC"
+	default:
+		order = " ORDER BY tx_id DESC, seq DESC"
+	}
+	if err := whereFilter(&q, p.Filter); err != nil {
+		return chronicle.ReadAllResult{}, err
+	}
+	q.s(order, " LIMIT ").arg(p.Limit, "::bigint").s(") e ON true")
+
+	var res chronicle.ReadAllResult
+	var frontier, unused int64
+	err := b.visible(ctx, func() (int64, error) {
+		var err error
+		res.Events, err = b.readEvents(ctx, &q, p.Limit, &frontier, &unused)
+		return frontier, err
+	})
+	if err != nil {
+		return res, fmt.Errorf("postgres: %w", interpret(err))
+	}
+	if !p.Backwards {
+		if len(res.Events) == p.Limit {
+			res.Next = res.Events[len(res.Events)-1].Position
+		} else {
+			res.Next = chronicle.Position{Commit: uint64(frontier)}
+		}
+	}
+	return res, nil
+}
+
+// visible runs read until the frontier it returns has passed this store's
+// own last acknowledged append, so that a read after an append sees it, or
+// until Options.VisibilityWait has passed. Once a wait for an append has
+// timed out (a long transaction holds the frontier back), later reads do
+// not wait for that append again.
+func (b *Backend) visible(ctx context.Context, read func() (frontier int64, err error)) error {
+	own := b.ownXid.Load()
+	if own <= b.gaveUp.Load() {
+		_, err := read()
+		return err
+	}
+	deadline := time.Now().Add(b.opts.VisibilityWait)
+	pause := 100 * time.Microsecond
+	for {
+		frontier, err := read()
+		if err != nil || uint64(frontier) > own {
+			return err
+		}
+		if time.Now().After(deadline) {
+			raise(&b.gaveUp, own)
+			return nil
+		}
+		t := time.NewTimer(pause)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return ctx.Err()
+		case <-t.C:
+		}
+		pause = min(2*pause, 10*time.Millisecond)
+	}
+}
+
+// sqlInt clamps a position part to PostgreSQL's bigint.
+func sqlInt(u uint64) int64 {
+	if u > math.MaxInt64 {
+		return math.MaxInt64
+	}
+	return int64(u)
+}
+
+// readEvents runs a statement whose rows are (frontier, extra, eventCols…)
+// and returns the events, storing the frontier and the extra column.
+func (b *Backend) readEvents(ctx context.Context, q *query, limit int, frontier, extra *int64) ([]chronicle.Event, error) {
+	rows, err := b.read.Query(ctx, q.sb.String(), q.args...)
+	if err != nil {
+		return nil, err
+	}
+	events := make([]chronicle.Event, 0, min(limit, 256))
+	var (
+		found            bool
+		tx, seq, ver, ts int64
+		stream, typ, id  string
+		data, meta       []byte
+		dest             = []any{frontier, extra, &found, &tx, &seq, &stream, &ver, &typ, &data, &meta, &id, &ts}
+	)
+	_, err = pgx.ForEachRow(rows, dest, func() error {
+		if !found {
+			return nil
+		}
+		ev := chronicle.Event{
+			Stream: stream, Version: ver, Position: chronicle.Position{Commit: uint64(tx), Prepare: uint64(seq)},
+			ID: id, Type: typ, Time: time.Unix(0, ts).UTC(),
+		}
+		if len(data) > 0 {
+			ev.Data = data
+		}
+		if meta != nil {
+			ev.Metadata = json.RawMessage(meta)
+		}
+		events = append(events, ev)
+		data, meta = nil, nil // the next row gets new slices
+		return nil
+	})
+	return events, err
+}
+
+// whereFilter appends the filter's conditions, each as " AND (…)", with
+// every value a parameter.
+func whereFilter(q *query, f chronicle.Filter) error {
+	if err := f.Validate(); err != nil {
+		return err
+	}
+	for _, c := range f {
+		q.s(" AND (")
+		switch c.Field {
+		case chronicle.FieldStream, chronicle.FieldType:
+			col := "stream"
+			if c.Field == chronicle.FieldType {
+				col = "type"
+			}
+			switch c.Op {
+			case chronicle.OpEquals:
+				q.s(col, " = ").arg(c.Values[0].(string), "::text")
+			case chronicle.OpIn:
+				vals := make([]string, len(c.Values))
+				for i, v := range c.Values {
+					vals[i] = v.(string)
+				}
+				q.s(col, " = ANY(").arg(vals, "::text[]").s(")")
+			case chronicle.OpPrefix:
+				prefix := c.Values[0].(string)
+				q.s(col, " >= ").arg(prefix, "::text").s(" AND ", col, " < ").arg(prefixEnd(prefix), "::text")
+			}
+		case chronicle.FieldMetadata:
+			metadataSQL(q, c)
+		}
+		q.s(")")
+	}
+	return nil
+}
+
+// prefixEnd returns the least string greater than every string that starts
+// with prefix, in byte order (the "C" collation of the name columns).
+// Valid UTF-8 never holds 0xff, so incrementing the last byte never
+// overflows.
+func prefixEnd(prefix string) string {
+	b := []byte(prefix)
+	b[len(b)-1]++
+	return string(b)
+}
+
+// metadataSQL matches a metadata value by JSON kind, as the SQLite backend
+// does: the value at the path, reached by object keys only (never array
+// indexes), must equal one of the values as JSON, so strings match only
+// JSON strings, numbers only JSON numbers (1 matches 1.0), booleans only
+// JSON booleans.
+func metadataSQL(q *query, c chronicle.Condition) {
+	path, _ := chronicle.ParseMetadataPath(c.Path)
+	vals := make([]string, 0, len(c.Values))
+	for _, v := range c.Values {
+		switch x := chronicle.NormalizeMetadataValue(v).(type) {
+		case string:
+			if strings.IndexByte(x, 0) >= 0 {
+				continue // jsonb holds no U+0000, so nothing can match it
+			}
+			j, _ := json.Marshal(x)
+			vals = append(vals, string(j))
+		case bool:
+			vals = append(vals, strconv.FormatBool(x))
+		case int64:
+			vals = append(vals, strconv.FormatInt(x, 10))
+		case float64: // finite: Validate rejects NaN and infinities
+			vals = append(vals, strconv.FormatFloat(x, 'g', -1, 64))
+		}
+	}
+	if len(vals) == 0 {
+		q.s("false")
+		return
+	}
+	q.s("meta")
+	for _, key := range path {
+		q.s(" -> ").arg(key, "::text")
+	}
+	q.s(" = ANY(").arg(vals, "::jsonb[]").s(")")
+}
