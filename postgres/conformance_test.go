@@ -32,3 +32,15 @@ func TestConformanceReplicaURL(t *testing.T) {
 		return openT(t, &postgres.Options{MaxConns: 4, ReplicaURL: url})
 	})
 }
+
+// TestConformanceHotStandby runs the suite with reads on a real hot
+// standby of the test cluster (CHRONICLE_TEST_POSTGRES_REPLICA_URL, the same
+// database on a streaming replica): a read after an append must see it
+// although the standby replays the primary's changes a little later.
+func TestConformanceHotStandby(t *testing.T) {
+	testURL(t)
+	replica := testReplicaURL(t)
+	storetest.Run(t, func(t *testing.T) *chronicle.Store {
+		return openT(t, &postgres.Options{MaxConns: 4, ReplicaURL: replica})
+	})
+}

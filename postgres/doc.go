@@ -30,7 +30,8 @@
 // global order, in version order. Live watches, of a stream or of the
 // global stream, follow the global stream and are held back like it.
 // ReadAll and WatchAll's start wait (up to Options.VisibilityWait) for this
-// store's own acknowledged appends, so a read after an append sees it.
+// store's own acknowledged appends, so a read after an append sees it; with
+// Options.ReplicaURL every read also waits for the standby to replay them.
 //
 // Transaction IDs survive physical replication and pg_upgrade, but not a
 // logical dump and restore: positions saved before such a move (checkpoints

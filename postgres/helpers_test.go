@@ -25,6 +25,19 @@ func testURL(t testing.TB) string {
 	return url
 }
 
+// testReplicaURL returns a hot standby of the test cluster, from
+// CHRONICLE_TEST_POSTGRES_REPLICA_URL, or skips the test.
+func testReplicaURL(t testing.TB) string {
+	t.Helper()
+	url := os.Getenv("CHRONICLE_TEST_POSTGRES_REPLICA_URL")
+	if url == "" {
+		t.Skip("CHRONICLE_TEST_POSTGRES_REPLICA_URL is not set: no hot standby to test against " +
+			"(.ci/standby starts one on 127.0.0.1:5433; then " +
+			"CHRONICLE_TEST_POSTGRES_REPLICA_URL=postgres://postgres@127.0.0.1:5433/test)")
+	}
+	return url
+}
+
 // testSchema returns a fresh schema name, dropped when the test ends.
 func testSchema(t testing.TB) string {
 	t.Helper()

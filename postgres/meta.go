@@ -16,6 +16,9 @@ func nsTime(ns int64) time.Time { return time.Unix(0, ns).UTC() }
 func (b *Backend) StreamInfo(ctx context.Context, stream string) (chronicle.StreamInfo, error) {
 	info := chronicle.StreamInfo{Stream: stream}
 	var version, first, last int64
+	if err := b.replayed(ctx); err != nil {
+		return info, fmt.Errorf("postgres: %w", interpret(err))
+	}
 	err := b.read.QueryRow(ctx, "SELECT version, first_ts, last_ts FROM "+b.sql.schema+".streams WHERE name = $1", stream).
 		Scan(&version, &first, &last)
 	switch {
@@ -70,6 +73,9 @@ func (b *Backend) ListStreams(ctx context.Context, p *chronicle.ListStreamsParam
 		q.s(" AND name >= ").arg(p.Prefix, "::text").s(" AND name < ").arg(prefixEnd(p.Prefix), "::text")
 	}
 	q.s(" ORDER BY name LIMIT ").arg(p.Limit, "::bigint")
+	if err := b.replayed(ctx); err != nil {
+		return nil, fmt.Errorf("postgres: %w", interpret(err))
+	}
 	rows, err := b.read.Query(ctx, q.sb.String(), q.args...)
 	if err != nil {
 		return nil, fmt.Errorf("postgres: %w", interpret(err))
@@ -109,16 +115,18 @@ func (b *Backend) SaveSnapshot(ctx context.Context, s *chronicle.Snapshot) error
 	}
 	newer := "(EXCLUDED.version, EXCLUDED.pos_tx, EXCLUDED.pos_seq) >= (t.version, t.pos_tx, t.pos_seq)"
 	var ok bool
+	var xid int64 // the statement's transaction, for reads that follow
 	err := b.pool.QueryRow(ctx, "WITH r AS (SELECT coalesce("+reached+") AS ok), "+
 		"w AS (INSERT INTO "+b.sql.schema+".snapshots AS t (stream, name, version, pos_tx, pos_seq, state, ts) "+
 		"SELECT $1, $2, $3, $4, $5, $6, $7 FROM r WHERE r.ok "+
 		"ON CONFLICT (stream, name) DO UPDATE SET version = EXCLUDED.version, pos_tx = EXCLUDED.pos_tx, "+
 		"pos_seq = EXCLUDED.pos_seq, state = EXCLUDED.state, ts = EXCLUDED.ts WHERE "+newer+") "+
-		"SELECT ok FROM r",
-		s.Stream, s.Name, s.Version, tx, seq, nonNil(s.State), s.Time.UnixNano()).Scan(&ok)
+		"SELECT ok, CASE WHEN ok THEN pg_current_xact_id()::text::bigint ELSE 0 END FROM r",
+		s.Stream, s.Name, s.Version, tx, seq, nonNil(s.State), s.Time.UnixNano()).Scan(&ok, &xid)
 	if err != nil {
 		return fmt.Errorf("postgres: save snapshot: %w", interpret(err))
 	}
+	raise(&b.ownXid, uint64(xid))
 	if !ok {
 		if s.Stream == "" {
 			return fmt.Errorf("%w: snapshot at position %s is beyond the head", chronicle.ErrVersionNotReached, s.Position)
@@ -139,6 +147,9 @@ func nonNil(b []byte) []byte {
 func (b *Backend) LoadSnapshot(ctx context.Context, stream, name string) (chronicle.Snapshot, bool, error) {
 	snap := chronicle.Snapshot{Stream: stream, Name: name}
 	var version, tx, seq, ts int64
+	if err := b.replayed(ctx); err != nil {
+		return chronicle.Snapshot{}, false, fmt.Errorf("postgres: load snapshot: %w", interpret(err))
+	}
 	err := b.read.QueryRow(ctx, "SELECT version, pos_tx, pos_seq, state, ts FROM "+b.sql.schema+
 		".snapshots WHERE stream = $1 AND name = $2", stream, name).Scan(&version, &tx, &seq, &snap.State, &ts)
 	switch {

@@ -13,9 +13,11 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/chronicle-go/chronicle"
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 )
 
@@ -37,9 +39,12 @@ type Backend struct {
 	id      string // this store's name in its notifications
 
 	onCommit func()        // set by the Store (SetCommitHook)
-	ownXid   atomic.Uint64 // the newest transaction of this store's appends
-	gaveUp   atomic.Uint64 // the newest of them that reads stopped waiting for
-	notify   notifier
+	ownXid   atomic.Uint64 // the newest transaction of this store's writes
+	// The newest of them that reads no longer wait for: below the frontier
+	// (frontierPast) or replayed by the replica (replayPast), or waited
+	// for until Options.VisibilityWait.
+	frontierPast, replayPast atomic.Uint64
+	notify                   notifier
 
 	closeOnce sync.Once
 }
@@ -139,6 +144,7 @@ func (b *Backend) open(ctx context.Context) error {
 			return fmt.Errorf("postgres: %w: replica connection string: %v", chronicle.ErrInvalid, err)
 		}
 		cfg.MaxConns = int32(b.opts.MaxConns)
+		cfg.ConnConfig.RuntimeParams["plan_cache_mode"] = "force_generic_plan"
 		replica, err := pgxpool.NewWithConfig(ctx, cfg)
 		if err != nil {
 			return fmt.Errorf("postgres: connect to replica: %w", err)
@@ -150,6 +156,9 @@ func (b *Backend) open(ctx context.Context) error {
 		return fmt.Errorf("postgres: connect: %w", interpret(err))
 	}
 	if err := b.migrate(ctx); err != nil {
+		return err
+	}
+	if err := b.replicaReady(ctx); err != nil {
 		return err
 	}
 	schema := pgx.Identifier{b.opts.Schema}.Sanitize()
@@ -264,6 +273,47 @@ func (b *Backend) migrate(ctx context.Context) error {
 		return fmt.Errorf("postgres: migrate schema %s: %w", b.opts.Schema, interpret(err))
 	}
 	return nil
+}
+
+// replicaReady waits until the replica, when there is one, has the schema
+// at SchemaVersion: a standby replays a schema the primary has just created
+// or migrated a little later. It fails with chronicle.ErrIncompatible when
+// the replica does not have it within Options.VisibilityWait (it is not a
+// standby of this primary, or it lags that far behind).
+func (b *Backend) replicaReady(ctx context.Context) error {
+	if b.read == b.pool {
+		return nil
+	}
+	schema := pgx.Identifier{b.opts.Schema}.Sanitize()
+	deadline := time.Now().Add(b.opts.VisibilityWait)
+	var version int
+	var err error
+	for {
+		err = b.read.QueryRow(ctx, "SELECT max(version) FROM "+schema+".chronicle_schema").Scan(&version)
+		if err == nil && version == SchemaVersion() {
+			return nil
+		}
+		var pgErr *pgconn.PgError
+		if err != nil && !(errors.As(err, &pgErr) && pgErr.Code == "42P01") { // not undefined_table
+			return fmt.Errorf("postgres: replica: %w", interpret(err))
+		}
+		if time.Now().After(deadline) {
+			break
+		}
+		t := time.NewTimer(10 * time.Millisecond)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return fmt.Errorf("postgres: replica: %w", ctx.Err())
+		case <-t.C:
+		}
+	}
+	if err != nil {
+		return fmt.Errorf("postgres: %w: the replica has no schema %s after %v (is it a standby of this primary?)",
+			chronicle.ErrIncompatible, b.opts.Schema, b.opts.VisibilityWait)
+	}
+	return fmt.Errorf("postgres: %w: the replica's schema %s is at version %d after %v, the primary's at %d",
+		chronicle.ErrIncompatible, b.opts.Schema, version, b.opts.VisibilityWait, SchemaVersion())
 }
 
 // SetCommitHook implements [chronicle.CommitNotifier].

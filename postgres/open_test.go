@@ -3,6 +3,7 @@ package postgres_test
 import (
 	"context"
 	"errors"
+	"net/url"
 	"sync"
 	"testing"
 	"time"
@@ -124,4 +125,35 @@ func TestMigrations(t *testing.T) {
 	if err := testPool(t).QueryRow(ctx, "SELECT version FROM "+schema+".chronicle_schema").Scan(&v); err != nil || v != newer {
 		t.Fatalf("schema version after the refused open: %d, %v; want %d untouched", v, err, newer)
 	}
+}
+
+// TestOpenReplicaWithoutSchema: a replica that does not hold the store's
+// schema (here another database of the same server: not a standby of the
+// primary) is refused at Open with ErrIncompatible once VisibilityWait has
+// passed, not at the first read.
+func TestOpenReplicaWithoutSchema(t *testing.T) {
+	u, err := url.Parse(testURL(t))
+	if err != nil || u.Scheme == "" {
+		t.Skip("CHRONICLE_TEST_POSTGRES_URL is not a URL: cannot name another database")
+	}
+	u.Path = "/postgres"
+	if u.String() == testURL(t) {
+		u.Path = "/template1"
+	}
+	schema := testSchema(t)
+	start := time.Now()
+	s, err := postgres.Open(context.Background(), testURL(t), &postgres.Options{
+		Schema: schema, ReplicaURL: u.String(), VisibilityWait: 300 * time.Millisecond,
+	})
+	if err == nil {
+		s.Close()
+		t.Fatal("Open succeeded with a replica that has no schema")
+	}
+	if !errors.Is(err, chronicle.ErrIncompatible) {
+		t.Fatalf("Open: %v, want ErrIncompatible", err)
+	}
+	if took := time.Since(start); took < 300*time.Millisecond {
+		t.Fatalf("Open gave up after %v, before VisibilityWait", took)
+	}
+	t.Log(err)
 }

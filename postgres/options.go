@@ -52,15 +52,19 @@ type Options struct {
 	// VisibilityWait bounds how long ReadAll, WatchAll's start and Stats
 	// wait for this store's own acknowledged appends to become visible on
 	// the global stream, which happens once every transaction that started
-	// before them has ended (normally within milliseconds). Past it they
-	// return what is visible. Zero means DefaultVisibilityWait.
+	// before them has ended (normally within milliseconds), and, with
+	// ReplicaURL, how long reads wait for the standby to replay this
+	// store's writes. Past it they return what is visible. Zero means
+	// DefaultVisibilityWait.
 	VisibilityWait time.Duration
-	// ReplicaURL, when set, is a connection string of a hot standby: Read,
-	// ReadAll, Watch, WatchAll, LoadSnapshot and the metrics go there,
-	// appends and SaveSnapshot to the primary. The standby lags the
-	// primary, so a Read right after an Append may not see it yet; ReadAll
-	// and Stats still wait for this store's own appends (VisibilityWait).
-	// The store owns that pool and closes it.
+	// ReplicaURL, when set, is a connection string of a hot standby of the
+	// primary: Read, ReadAll, Watch, WatchAll, LoadSnapshot and the metrics
+	// go there; appends, SaveSnapshot and LISTEN to the primary. A read
+	// after a write of this store waits until the standby has replayed the
+	// write (up to VisibilityWait, then it reads what the standby has).
+	// Open waits as long for the standby to have the store's schema, and
+	// fails with chronicle.ErrIncompatible when it does not. The store owns
+	// that pool and closes it.
 	ReplicaURL string
 	// Logger receives the store's logs. Nil means slog.Default(). Payloads
 	// are never logged.

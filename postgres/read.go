@@ -7,6 +7,7 @@ import (
 	"math"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/chronicle-go/chronicle"
@@ -69,6 +70,9 @@ func (b *Backend) ReadStream(ctx context.Context, p *chronicle.ReadStreamParams)
 
 	var res chronicle.ReadStreamResult
 	var frontier, version int64
+	if err := b.replayed(ctx); err != nil {
+		return res, fmt.Errorf("postgres: %w", interpret(err))
+	}
 	events, err := b.readEvents(ctx, &q, p.Limit, &frontier, &version)
 	if err != nil {
 		return res, fmt.Errorf("postgres: %w", interpret(err))
@@ -130,25 +134,55 @@ func (b *Backend) ReadAll(ctx context.Context, p *chronicle.ReadAllParams) (chro
 }
 
 // visible runs read until the frontier it returns has passed this store's
-// own last acknowledged append, so that a read after an append sees it, or
-// until Options.VisibilityWait has passed. Once a wait for an append has
-// timed out (a long transaction holds the frontier back), later reads do
-// not wait for that append again.
+// own newest write, so that a read after an append sees it, or until
+// Options.VisibilityWait has passed (a long transaction holds the frontier
+// back); then it returns what read saw.
 func (b *Backend) visible(ctx context.Context, read func() (frontier int64, err error)) error {
 	own := b.ownXid.Load()
-	if own <= b.gaveUp.Load() {
-		_, err := read()
+	return b.await(ctx, own, &b.frontierPast, func() (bool, error) {
+		frontier, err := read()
+		return uint64(frontier) > own, err
+	})
+}
+
+// replayedSQL reports whether a transaction is visible on the server that
+// runs it: on a standby, whether it has replayed that commit.
+const replayedSQL = "SELECT pg_visible_in_snapshot($1::bigint::text::xid8, pg_current_snapshot())"
+
+// replayed waits, when reads go to a replica, until the replica has
+// replayed this store's newest write, so that a read after a write sees
+// it, or until Options.VisibilityWait has passed (a lagging standby).
+// Reads that check the frontier (visible) need no such wait.
+func (b *Backend) replayed(ctx context.Context) error {
+	if b.read == b.pool {
+		return nil
+	}
+	own := b.ownXid.Load()
+	return b.await(ctx, own, &b.replayPast, func() (bool, error) {
+		var ok bool
+		err := b.read.QueryRow(ctx, replayedSQL, sqlInt(own)).Scan(&ok)
+		return ok, err
+	})
+}
+
+// await runs check until it reports true, an error, or
+// Options.VisibilityWait has passed for the write own. past holds the
+// newest write that needs no more waiting: once check has held for a
+// write, or a wait for it has timed out, later calls run check once.
+func (b *Backend) await(ctx context.Context, own uint64, past *atomic.Uint64, check func() (bool, error)) error {
+	if own <= past.Load() {
+		_, err := check()
 		return err
 	}
 	deadline := time.Now().Add(b.opts.VisibilityWait)
 	pause := 100 * time.Microsecond
 	for {
-		frontier, err := read()
-		if err != nil || uint64(frontier) > own {
+		ok, err := check()
+		if err != nil {
 			return err
 		}
-		if time.Now().After(deadline) {
-			raise(&b.gaveUp, own)
+		if ok || time.Now().After(deadline) {
+			raise(past, own)
 			return nil
 		}
 		t := time.NewTimer(pause)
