@@ -28,6 +28,7 @@ const (
 
 const (
 	crashKills   = 50 // children killed per test
+	crashPerFile = 10 // kills each file sees before the next starts empty
 	crashStreams = 8
 )
 
@@ -81,16 +82,23 @@ func crashChild(path, run string) error {
 // moments, crashKills times, reopening the file in between. After each kill
 // every acknowledged append is there, no batch is partly there, versions
 // are contiguous, positions strictly increase, and SQLite's integrity check
-// passes.
+// passes. Every crashPerFile kills the child starts on a new file, so that
+// the checks, which reread the whole file, do not grow with the square of
+// the kills.
 func TestCrashSafety(t *testing.T) {
 	if testing.Short() {
 		t.Skip("spawns and kills processes")
 	}
-	path := filepath.Join(t.TempDir(), "crash.db")
-	acked := map[string]int{} // batch -> size, over all runs
+	dir := t.TempDir()
+	var path string
+	var acked map[string]int // batch -> size, over the file's runs
 	rng := rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 11))
-	total := 0
+	total, events := 0, 0
 	for run := range crashKills {
+		if run%crashPerFile == 0 {
+			path = filepath.Join(dir, fmt.Sprintf("crash-%d.db", run/crashPerFile))
+			acked = map[string]int{}
+		}
 		got := crashRun(t, path, run, time.Duration(10+rng.IntN(150))*time.Millisecond)
 		for b, n := range got {
 			acked[b] = n
@@ -99,14 +107,16 @@ func TestCrashSafety(t *testing.T) {
 		// The full invariant check rereads the store several ways; every
 		// fifth kill and the last get it, every kill gets the rest.
 		full := run%5 == 4 || run == crashKills-1
-		events := checkCrashStore(t, path, acked, full)
+		n := checkCrashStore(t, path, acked, full)
 		if t.Failed() {
 			t.Fatalf("after kill %d", run+1)
 		}
-		if run == crashKills-1 {
-			t.Logf("%d kills survived; %d acknowledged appends, %d events checked", crashKills, total, events)
+		if run%crashPerFile == crashPerFile-1 || run == crashKills-1 {
+			events += n
 		}
 	}
+	t.Logf("%d kills survived on %d files; %d acknowledged appends, %d events in the files at the end",
+		crashKills, (crashKills+crashPerFile-1)/crashPerFile, total, events)
 }
 
 // crashRun starts a child, lets it append for about d after its first
