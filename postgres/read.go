@@ -154,10 +154,10 @@ const replayedSQL = "SELECT pg_visible_in_snapshot($1::bigint::text::xid8, pg_cu
 // it, or until Options.VisibilityWait has passed (a lagging standby).
 // Reads that check the frontier (visible) need no such wait.
 func (b *Backend) replayed(ctx context.Context) error {
-	if b.read == b.pool {
-		return nil
-	}
 	own := b.ownXid.Load()
+	if b.read == b.pool || own <= b.replayPast.Load() {
+		return nil // nothing written since the standby was last seen to have it
+	}
 	return b.await(ctx, own, &b.replayPast, func() (bool, error) {
 		var ok bool
 		err := b.read.QueryRow(ctx, replayedSQL, sqlInt(own)).Scan(&ok)
