@@ -286,10 +286,21 @@ func (b *Backend) appendOnce(ctx context.Context, q querier, stream string, a *a
 	var br pgx.BatchResults
 	if q == nil {
 		batch := &pgx.Batch{}
+		if b.beginRC {
+			batch.Queue("BEGIN ISOLATION LEVEL READ COMMITTED")
+		}
 		batch.Queue(lockSQL, b.lockKey(stream))
 		batch.Queue(b.sql.appends[c][g], args...)
+		if b.beginRC {
+			batch.Queue("COMMIT")
+		}
 		br = b.pool.SendBatch(ctx, batch)
 		defer br.Close()
+		if b.beginRC {
+			if _, err := br.Exec(); err != nil {
+				return chronicle.AppendResult{}, false, err
+			}
+		}
 		if _, err := br.Exec(); err != nil {
 			return chronicle.AppendResult{}, false, err
 		}
@@ -307,6 +318,9 @@ func (b *Backend) appendOnce(ctx context.Context, q querier, stream string, a *a
 		out = append(out, r)
 		return nil
 	})
+	if err == nil && br != nil && b.beginRC {
+		_, err = br.Exec() // COMMIT
+	}
 	if err == nil && br != nil {
 		err = br.Close() // the commit: only now is the append acknowledged
 	}
@@ -345,7 +359,7 @@ func isKeyViolation(err error) bool {
 // holds the lock for, and writes the rest. ok is false when another append
 // created the stream or wrote a keyed ID meanwhile, so the caller retries.
 func (b *Backend) appendCareful(ctx context.Context, p *chronicle.AppendParams) (res chronicle.AppendResult, ok bool, err error) {
-	err = pgx.BeginFunc(ctx, b.pool, func(tx pgx.Tx) error {
+	err = pgx.BeginTxFunc(ctx, b.pool, readCommitted, func(tx pgx.Tx) error {
 		if _, err := tx.Exec(ctx, lockSQL, b.lockKey(p.Stream)); err != nil {
 			return err
 		}

@@ -39,10 +39,16 @@ func (n *notifier) start(b *Backend) {
 			}
 			if x := n.xid.Load(); x != sent {
 				payload := strconv.FormatUint(x, 10) + " " + b.id
-				if _, err := b.pool.Exec(ctx, "SELECT pg_notify($1, $2)", b.channel, payload); err != nil && ctx.Err() == nil {
+				_, err := b.pool.Exec(ctx, "SELECT pg_notify($1, $2)", b.channel, payload)
+				switch {
+				case err == nil:
+					sent = x
+				case ctx.Err() == nil:
+					// Try again after the interval: the commit is still
+					// to be announced (other stores' polls find it anyway).
 					b.log.Warn("chronicle postgres: notify failed", "err", err)
+					n.wake()
 				}
-				sent = x
 			}
 			t := time.NewTimer(notifyInterval)
 			select {
@@ -58,6 +64,11 @@ func (n *notifier) start(b *Backend) {
 // signalXid records a commit of xid for the next notification.
 func (n *notifier) signalXid(xid uint64) {
 	raise(&n.xid, xid)
+	n.wake()
+}
+
+// wake makes the notifier look for something to announce.
+func (n *notifier) wake() {
 	select {
 	case n.signal <- struct{}{}:
 	default:

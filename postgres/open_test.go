@@ -5,12 +5,14 @@ import (
 	"errors"
 	"net/url"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/chronicle-go/chronicle"
 	"github.com/chronicle-go/chronicle/postgres"
 	"github.com/chronicle-go/chronicle/storetest"
+	"github.com/jackc/pgx/v5/pgxpool"
 )
 
 // TestOpenInvalid: bad options and connection strings fail with
@@ -156,4 +158,80 @@ func TestOpenReplicaWithoutSchema(t *testing.T) {
 		t.Fatalf("Open gave up after %v, before VisibilityWait", took)
 	}
 	t.Log(err)
+}
+
+// TestSessionIsolation: sessions that default to REPEATABLE READ or
+// SERIALIZABLE (set in the connection string, or in a caller's pool) do
+// not change how appends behave: concurrent appends to one stream all
+// succeed, a stale expectation is a conflict (not ErrBusy), and stores
+// opening a fresh schema at once all open it.
+func TestSessionIsolation(t *testing.T) {
+	u, err := url.Parse(testURL(t))
+	if err != nil || u.Scheme == "" {
+		t.Skip("CHRONICLE_TEST_POSTGRES_URL is not a URL: cannot add parameters")
+	}
+	for _, level := range []string{"repeatable read", "serializable"} {
+		for _, via := range []string{"Open", "OpenPool"} {
+			t.Run(via+"/"+level, func(t *testing.T) {
+				ctx := context.Background()
+				withLevel := *u
+				if withLevel.RawQuery != "" {
+					withLevel.RawQuery += "&"
+				}
+				// %20, not the + of url.Values: pgx reads + as itself.
+				withLevel.RawQuery += "default_transaction_isolation=" + url.PathEscape(level)
+				schema := testSchema(t)
+				open := func() (*chronicle.Store, error) {
+					o := &postgres.Options{Schema: schema, MaxConns: 8}
+					if via == "Open" {
+						return postgres.Open(ctx, withLevel.String(), o)
+					}
+					pool, err := pgxpool.New(ctx, withLevel.String())
+					if err != nil {
+						return nil, err
+					}
+					t.Cleanup(pool.Close)
+					return postgres.OpenPool(ctx, pool, o)
+				}
+				stores := make([]*chronicle.Store, 4)
+				errs := make([]error, len(stores))
+				var wg sync.WaitGroup
+				for i := range stores {
+					wg.Go(func() { stores[i], errs[i] = open() })
+				}
+				wg.Wait()
+				for i, s := range stores {
+					if errs[i] != nil {
+						t.Fatalf("concurrent open %d: %v", i, errs[i])
+					}
+					t.Cleanup(func() { s.Close() })
+				}
+				s := stores[0]
+				var failed atomic.Int64
+				for w := range 8 {
+					wg.Go(func() {
+						for range 25 {
+							if _, err := s.Append(ctx, "hot", chronicle.Any, chronicle.EventData{Type: "E"}); err != nil {
+								if failed.Add(1) == 1 {
+									t.Errorf("writer %d: %v", w, err)
+								}
+							}
+						}
+					})
+				}
+				wg.Wait()
+				if n := failed.Load(); n > 0 {
+					t.Fatalf("%d of 200 appends failed", n)
+				}
+				_, err := s.Append(ctx, "hot", chronicle.Exactly(1), chronicle.EventData{Type: "E"})
+				if !errors.Is(err, chronicle.ErrConflict) {
+					t.Fatalf("stale expectation: %v, want ErrConflict", err)
+				}
+				info, err := s.StreamInfo(ctx, "hot")
+				if err != nil || info.Version != 200 {
+					t.Fatalf("StreamInfo = %+v, %v; want version 200", info, err)
+				}
+			})
+		}
+	}
 }

@@ -34,7 +34,8 @@ type Options struct {
 	// PostgreSQL's 63-byte names).
 	// Empty means DefaultSchema.
 	Schema string
-	// MaxConns is the size of the connection pool that [Open] creates.
+	// MaxConns is the size of the connection pool that [Open] creates, and
+	// of the replica's pool (ReplicaURL), with Open and with OpenPool.
 	// Zero means DefaultMaxConns. [OpenPool] uses the caller's pool as it
 	// is. The store also holds one connection of its own for LISTEN.
 	MaxConns int
