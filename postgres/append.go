@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strings"
 	"sync/atomic"
+	"time"
 
 	"github.com/chronicle-go/chronicle"
 	"github.com/jackc/pgx/v5"
@@ -141,10 +142,19 @@ func (b *Backend) Append(ctx context.Context, p *chronicle.AppendParams) (chroni
 // for it to become visible, other processes are told, and the Store's
 // watchers woken.
 func (b *Backend) committed(xid uint64) {
-	raise(&b.ownXid, xid)
+	b.wrote(xid)
 	b.notify.signalXid(xid)
 	if b.onCommit != nil {
 		b.onCommit()
+	}
+}
+
+// wrote records a committed write of this store's transaction xid, for
+// the reads that follow to wait for.
+func (b *Backend) wrote(xid uint64) {
+	raise(&b.ownXid, xid)
+	if b.read != b.pool {
+		b.unreplayed.add(xid, time.Now(), b.opts.VisibilityWait)
 	}
 }
 

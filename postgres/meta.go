@@ -126,7 +126,9 @@ func (b *Backend) SaveSnapshot(ctx context.Context, s *chronicle.Snapshot) error
 	if err != nil {
 		return fmt.Errorf("postgres: save snapshot: %w", interpret(err))
 	}
-	raise(&b.ownXid, uint64(xid))
+	if ok {
+		b.wrote(uint64(xid))
+	}
 	if !ok {
 		if s.Stream == "" {
 			return fmt.Errorf("%w: snapshot at position %s is beyond the head", chronicle.ErrVersionNotReached, s.Position)

@@ -41,11 +41,11 @@ type Backend struct {
 	beginRC  bool          // the pool's sessions default to another isolation
 	onCommit func()        // set by the Store (SetCommitHook)
 	ownXid   atomic.Uint64 // the newest transaction of this store's writes
-	// The newest of them that reads no longer wait for: below the frontier
-	// (frontierPast) or replayed by the replica (replayPast), or waited
-	// for until Options.VisibilityWait.
-	frontierPast, replayPast atomic.Uint64
-	notify                   notifier
+	// The newest of them that reads no longer wait for: below the frontier,
+	// or waited for until Options.VisibilityWait.
+	frontierPast atomic.Uint64
+	unreplayed   xidSet // with a replica: writes not yet seen there
+	notify       notifier
 
 	closeOnce sync.Once
 }

@@ -5,8 +5,10 @@ import (
 	"encoding/json"
 	"fmt"
 	"math"
+	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -145,24 +147,104 @@ func (b *Backend) visible(ctx context.Context, read func() (frontier int64, err 
 	})
 }
 
-// replayedSQL reports whether a transaction is visible on the server that
-// runs it: on a standby, whether it has replayed that commit.
-const replayedSQL = "SELECT pg_visible_in_snapshot($1::bigint::text::xid8, pg_current_snapshot())"
+// replicaSnapshotSQL returns the replica's snapshot: every transaction
+// below xmax that is not in xip has ended there (on a standby: its end has
+// been replayed).
+const replicaSnapshotSQL = "SELECT pg_snapshot_xmax(s)::text::bigint, " +
+	"array(SELECT pg_snapshot_xip(s)::text::bigint) FROM pg_current_snapshot() s"
 
 // replayed waits, when reads go to a replica, until the replica has
-// replayed this store's newest write, so that a read after a write sees
-// it, or until Options.VisibilityWait has passed (a lagging standby).
-// Reads that check the frontier (visible) need no such wait.
+// replayed every write of this store that it had not been seen to have,
+// so that a read after a write sees it, or until Options.VisibilityWait
+// has passed (a lagging standby). Writes are checked one by one: a
+// standby replays commits in commit order, not in transaction ID order, so
+// the newest ID being there says nothing of an older one that committed
+// later. Reads that check the frontier (visible) need no such wait.
 func (b *Backend) replayed(ctx context.Context) error {
-	own := b.ownXid.Load()
-	if b.read == b.pool || own <= b.replayPast.Load() {
-		return nil // nothing written since the standby was last seen to have it
+	if b.read == b.pool {
+		return nil
 	}
-	return b.await(ctx, own, &b.replayPast, func() (bool, error) {
-		var ok bool
-		err := b.read.QueryRow(ctx, replayedSQL, sqlInt(own)).Scan(&ok)
-		return ok, err
-	})
+	waiting := b.unreplayed.list()
+	if len(waiting) == 0 {
+		return nil
+	}
+	deadline := time.Now().Add(b.opts.VisibilityWait)
+	pause := 100 * time.Microsecond
+	for {
+		var xmax int64
+		var xip []int64
+		if err := b.read.QueryRow(ctx, replicaSnapshotSQL).Scan(&xmax, &xip); err != nil {
+			return err
+		}
+		var left, done []uint64
+		for _, x := range waiting {
+			if int64(x) < xmax && !slices.Contains(xip, int64(x)) {
+				done = append(done, x)
+			} else {
+				left = append(left, x)
+			}
+		}
+		b.unreplayed.remove(done)
+		if len(left) == 0 {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			b.unreplayed.remove(left) // stop waiting for them
+			return nil
+		}
+		waiting = left
+		t := time.NewTimer(pause)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return ctx.Err()
+		case <-t.C:
+		}
+		pause = min(2*pause, 10*time.Millisecond)
+	}
+}
+
+// xidSet holds this store's committed writes that reads on the replica
+// have not yet seen there, in commit order. Writes older than
+// Options.VisibilityWait are dropped as new ones come: reads would stop
+// waiting for them anyway, and the set stays bounded when nothing reads.
+type xidSet struct {
+	mu   sync.Mutex
+	xids []uint64
+	at   []time.Time
+}
+
+func (s *xidSet) add(xid uint64, now time.Time, keep time.Duration) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	old := 0
+	for old < len(s.at) && now.Sub(s.at[old]) > keep {
+		old++
+	}
+	s.xids = append(s.xids[old:], xid)
+	s.at = append(s.at[old:], now)
+}
+
+func (s *xidSet) list() []uint64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return slices.Clone(s.xids)
+}
+
+func (s *xidSet) remove(xids []uint64) {
+	if len(xids) == 0 {
+		return
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	j := 0
+	for i, x := range s.xids {
+		if !slices.Contains(xids, x) {
+			s.xids[j], s.at[j] = x, s.at[i]
+			j++
+		}
+	}
+	s.xids, s.at = s.xids[:j], s.at[:j]
 }
 
 // await runs check until it reports true, an error, or
