@@ -28,10 +28,13 @@ import (
 type Backend interface {
 	// Append writes p.Events to p.Stream atomically (see [Store.Append]):
 	// events whose keyed ID is already in the stream as a keyed ID are
-	// dropped (store-assigned IDs are not keys); when that
+	// not written again (store-assigned IDs are not keys); when that
 	// leaves none, it succeeds and writes nothing whatever p.Expect is;
 	// otherwise p.Expect is checked against the stream's version inside the
-	// write transaction.
+	// write transaction. On success it returns one position per event of
+	// p.Events, in order, whether written or found, and how many it wrote
+	// (see [AppendResult]); the positions of the events found are read in
+	// the same transaction as the check that found them.
 	Append(ctx context.Context, p *AppendParams) (AppendResult, error)
 
 	// ReadStream returns up to p.Limit events of one stream after (or,
@@ -102,18 +105,44 @@ type PreparedEvent struct {
 // AppendParams are the arguments of [Backend.Append].
 type AppendParams struct {
 	Stream string
-	Events []PreparedEvent // at least one; keyed IDs are unique within the batch
+	Events []PreparedEvent // at least one; keyed IDs are unique within the batch (the Store collapses repeats)
 	Expect Expectation
 }
 
-// AppendResult is what an append did.
+// AppendResult is what an append did: the result of [Store.Append] and of
+// [Backend.Append].
+//
+// Whether an event is new or already in the stream is decided by its
+// caller-set ID (see the Idempotency section of [Store.Append]). With n
+// distinct events in a batch (an ID repeated within it counts once):
+//   - a fresh write, every event new: Written == n, Version is the stream's
+//     new version and Positions the events' new positions;
+//   - a full duplicate, every event already in the stream (say, the retry
+//     of an append that succeeded): nothing is written, whatever the
+//     expectation; Written == 0, Version is the stream's current version
+//     and Positions the positions at which the events were stored before;
+//   - a partial duplicate, some events already in the stream: the others
+//     are written if the expectation holds; 0 < Written < n, Version is the
+//     version after the events written, and Positions hold the earlier
+//     positions of the events found and the new positions of the events
+//     written, each at its event's place in the batch.
 type AppendResult struct {
-	// Version is the stream's version after the append (its current
-	// version when nothing was written).
+	// Version is the stream's version after the append; its current
+	// version when nothing was written.
 	Version int64
-	// Positions are the global positions of the events written, in order;
-	// empty when every event was already in the stream.
+	// Positions holds the global position of each event as stored, in the
+	// order the events were given, whether this append wrote it or found it
+	// already in the stream. From [Store.Append] there is one per event the
+	// caller passed: an event whose ID repeats one earlier in the batch gets
+	// the position of the one stored copy. From [Backend.Append] there is
+	// one per [PreparedEvent] of [AppendParams.Events]. It is empty for an
+	// empty batch.
 	Positions []Position
+	// Written is how many events this append stored: 0 when every event was
+	// already in the stream, and never more than the number of distinct
+	// events given (an ID repeated within the batch is stored, and counted,
+	// once).
+	Written int
 }
 
 // ReadStreamParams are the arguments of [Backend.ReadStream].

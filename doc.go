@@ -14,7 +14,8 @@
 // at version 0. [Store.Append] takes an [Expectation] ([Any], [NoStream],
 // [StreamExists] or [Exactly]) for optimistic concurrency, and an optional
 // per-event ID for idempotency: retrying an append whose reply was lost
-// succeeds without writing twice.
+// succeeds without writing twice, and reports the positions the events were
+// stored at.
 //
 // # Reading and watching
 //

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log"
+	"slices"
 
 	"github.com/chronicle-go/chronicle"
 	"github.com/chronicle-go/chronicle/sqlite"
@@ -66,11 +67,14 @@ func ExampleStore_Append_idempotent() {
 	ev := chronicle.EventData{ID: "payment-9f1c", Type: "PaymentReceived"}
 	first, _ := store.Append(ctx, "invoice-3", chronicle.NoStream, ev)
 	// The reply was lost and the caller retries with the same expectation:
-	// nothing is written twice, and the retry succeeds.
+	// nothing is written twice, and the retry succeeds with the position
+	// the event was stored at, which the caller can wait for.
 	retry, err := store.Append(ctx, "invoice-3", chronicle.NoStream, ev)
-	fmt.Println(first.Version, retry.Version, len(retry.Positions), err)
+	fmt.Println(first.Version, retry.Version, first.Written, retry.Written, err)
+	fmt.Println(slices.Equal(retry.Positions, first.Positions))
 	// Output:
-	// 1 1 0 <nil>
+	// 1 1 1 0 <nil>
+	// true
 }
 
 func ExampleStore_Read_backwards() {

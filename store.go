@@ -140,6 +140,7 @@ func (s *Store) Close() error {
 	s.closed = true
 	close(s.done)
 	s.gate.Unlock()
+	s.changes.Broadcast() // wakes Notify's waiters, whose next call sees ErrClosed
 
 	s.cancel()
 	s.wg.Wait()
@@ -164,8 +165,9 @@ func (s *Store) enter() error {
 func (s *Store) leave() { s.gate.RUnlock() }
 
 // Append writes events to the end of stream, atomically: all of them or none,
-// also across a crash. It returns the stream's new version and the global
-// positions of the events written.
+// also across a crash. It returns the stream's new version, the global
+// position of each event given, in order, and how many events it wrote
+// (see [AppendResult]).
 //
 // expect is checked against the stream's version inside the write
 // transaction; on a mismatch Append returns a [*ConflictError] (matching
@@ -176,17 +178,27 @@ func (s *Store) leave() { s.gate.RUnlock() }
 // An event whose ID the caller set is written at most once per stream:
 //   - an event whose ID is already in the stream is dropped;
 //   - of events with the same ID in one batch, only the first is kept;
-//   - when every event of the batch is already in the stream, Append
-//     succeeds, writes nothing and returns the current version, whatever
-//     expect says: a retry after a lost reply succeeds;
-//   - otherwise expect applies to what remains.
+//   - when every event of the batch is already in the stream (a full
+//     duplicate), Append succeeds and writes nothing, whatever expect
+//     says: a retry after a lost reply succeeds. It returns the stream's
+//     current version, Written 0 and, for each event, the position at
+//     which it was stored before, so that the caller can wait for it as
+//     for a fresh write;
+//   - otherwise (a partial duplicate) expect applies to what remains. When
+//     it holds, Append writes the rest and returns the version after them,
+//     Written as the number written, and, for each event, its earlier
+//     position if it was found and its new one if it was written.
+//
+// Either way Positions has one entry per event given, in order; an event
+// whose ID repeats one earlier in the batch gets the position of the one
+// stored copy, and is not counted in Written.
 //
 // Duplicates are recognised by ID alone; their content is not compared.
 // Idempotency keys are the IDs callers set: events without an ID get a
 // fresh UUIDv7 and are always written, and a store-assigned ID is not a key
 // (so that no index has to hold them), though once a caller appends an event
 // carrying it, it is one. An empty batch writes nothing and returns the
-// stream's current version without checking expect.
+// stream's current version, without positions and without checking expect.
 //
 // Event times must lie between [MinTime] (1677-09-21) and [MaxTime]
 // (2262-04-11), the range of int64 nanoseconds since 1970; other times are
@@ -202,7 +214,7 @@ func (s *Store) Append(ctx context.Context, stream string, expect Expectation, e
 	if err := expect.Validate(); err != nil {
 		return AppendResult{}, err
 	}
-	prepared, err := s.prepare(events)
+	prepared, from, err := s.prepare(events)
 	if err != nil {
 		return AppendResult{}, err
 	}
@@ -224,61 +236,86 @@ func (s *Store) Append(ctx context.Context, stream string, expect Expectation, e
 		}
 		return AppendResult{}, fmt.Errorf("chronicle: append to %q: %w", stream, err)
 	}
-	if len(res.Positions) > 0 && !s.selfNotify {
+	if res.Written > 0 && !s.selfNotify {
 		s.changes.Broadcast()
+	}
+	if len(res.Positions) != len(prepared) || res.Written < 0 || res.Written > len(prepared) {
+		return AppendResult{}, fmt.Errorf("chronicle: append to %q: the backend reported %d positions and %d written for %d events",
+			stream, len(res.Positions), res.Written, len(prepared))
+	}
+	if from != nil {
+		positions := make([]Position, len(events))
+		for i, j := range from {
+			positions[i] = res.Positions[j]
+		}
+		res.Positions = positions
 	}
 	return res, nil
 }
 
 // prepare validates events, drops repeated IDs within the batch and fills
-// in IDs and times.
-func (s *Store) prepare(events []EventData) ([]PreparedEvent, error) {
+// in IDs and times. When it drops an event, from maps each event to the
+// prepared event that stores it (from[i] indexes the result for events[i]);
+// otherwise from is nil and the result is in step with events.
+func (s *Store) prepare(events []EventData) ([]PreparedEvent, []int, error) {
 	if len(events) == 0 {
-		return nil, nil
+		return nil, nil, nil
 	}
 	out := make([]PreparedEvent, 0, len(events))
-	var seen map[string]struct{}
+	var from []int
+	var seen map[string]int // keyed ID -> index in out
 	unkeyed, batchBytes := 0, 0
 	now := time.Now().UTC()
 	for i := range events {
 		e := &events[i]
 		field := func(name string) string { return fmt.Sprintf("events[%d].%s", i, name) }
 		if e.Type == "" {
-			return nil, invalid(field("Type"), "empty")
+			return nil, nil, invalid(field("Type"), "empty")
 		}
 		if err := validateName(field("Type"), e.Type, MaxTypeLen); err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		if err := validateMetadata(field("Metadata"), e.Metadata); err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		size := len(e.Data) + len(e.Metadata)
 		if size > s.maxEvent {
-			return nil, invalid(field("Data"), "%d bytes of data and metadata, over the store's MaxEventBytes (%d)", size, s.maxEvent)
+			return nil, nil, invalid(field("Data"), "%d bytes of data and metadata, over the store's MaxEventBytes (%d)", size, s.maxEvent)
 		}
 		if batchBytes += size; batchBytes > s.maxBatch {
-			return nil, invalid("events", "more than %d bytes of data and metadata in one append, over the store's MaxBatchBytes", s.maxBatch)
+			return nil, nil, invalid("events", "more than %d bytes of data and metadata in one append, over the store's MaxBatchBytes", s.maxBatch)
 		}
 		p := PreparedEvent{ID: e.ID, Type: e.Type, Data: e.Data, Metadata: e.Metadata, Time: e.Time.UTC()}
 		if e.Time.IsZero() {
 			p.Time = now
 		} else if e.Time.Before(MinTime) || e.Time.After(MaxTime) {
-			return nil, invalid(field("Time"), "%v is outside %d..%d", e.Time, MinTime.Year(), MaxTime.Year())
+			return nil, nil, invalid(field("Time"), "%v is outside %d..%d", e.Time, MinTime.Year(), MaxTime.Year())
 		}
 		if e.ID != "" {
 			if err := validateName(field("ID"), e.ID, MaxIDLen); err != nil {
-				return nil, err
+				return nil, nil, err
 			}
 			if seen == nil {
-				seen = make(map[string]struct{}, len(events))
+				seen = make(map[string]int, len(events))
 			}
-			if _, dup := seen[e.ID]; dup {
+			if j, dup := seen[e.ID]; dup {
+				if from == nil {
+					// Every event so far was kept, each at its own index.
+					from = make([]int, i, len(events))
+					for k := range from {
+						from[k] = k
+					}
+				}
+				from = append(from, j)
 				continue
 			}
-			seen[e.ID] = struct{}{}
+			seen[e.ID] = len(out)
 			p.Keyed = true
 		} else {
 			unkeyed++
+		}
+		if from != nil {
+			from = append(from, len(out))
 		}
 		out = append(out, p)
 	}
@@ -290,7 +327,7 @@ func (s *Store) prepare(events []EventData) ([]PreparedEvent, error) {
 			}
 		}
 	}
-	return out, nil
+	return out, from, nil
 }
 
 // ReadOptions shape a read. The zero value (or nil) reads forwards, without
@@ -430,3 +467,8 @@ func call[T any](s *Store, f func() (T, error)) (T, error) {
 	defer s.leave()
 	return f()
 }
+
+// Backend returns the backend the store runs on, for packages that extend a
+// Store (such as package projection); applications rarely need it. Calls
+// made on it directly bypass the Store's validation and its Close gate.
+func (s *Store) Backend() Backend { return s.b }

@@ -2,6 +2,7 @@ package postgres
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -30,9 +31,7 @@ const (
 type statements struct {
 	schema string
 	// appends[claim][guarded]: one statement that claims n versions of the
-	// stream and inserts the events, returning (tx_id, seq, version) per
-	// event, or no row when the claim fails or, guarded, when one of the
-	// keyed IDs is already in the stream.
+	// stream and inserts the events (see appendSQL for what it returns).
 	appends [claims][2]string
 	// head selects the frontier and the newest event below it; stats adds
 	// the number of events and of streams.
@@ -59,10 +58,17 @@ func newStatements(schema string) statements {
 // metadata (text, NULL for none), IDs, keyed flags and times, $11 the
 // expected version for claimUpdate (-1 for any), $12 the keyed IDs for the
 // guard.
+//
+// It returns a row (tx_id, seq, version, NULL) per event written, or no
+// row when the claim fails. Guarded, it looks the keyed IDs up first and,
+// when one is already in the stream, writes nothing and returns instead a
+// row (tx_id, seq, the stream's version, id) per keyed ID found: so a
+// retry of an append that is already stored learns its positions in the
+// same round trip.
 func appendSQL(schema string, c claim, guarded bool) string {
 	guard := "true"
 	if guarded {
-		guard = "NOT EXISTS (SELECT 1 FROM " + schema + ".events WHERE stream = $1 AND keyed AND id = ANY($12::text[]))"
+		guard = "NOT EXISTS (SELECT 1 FROM f)"
 	}
 	var claimSQL string
 	switch c {
@@ -89,12 +95,22 @@ func appendSQL(schema string, c claim, guarded bool) string {
 	if !guarded {
 		unused += " AND ($12::text[] IS NULL OR true)"
 	}
-	return "WITH s AS (" + claimSQL + "), x AS (SELECT pg_current_xact_id()::text::bigint AS tx) " +
-		"INSERT INTO " + schema + ".events (tx_id, stream, version, type, data, meta, id, keyed, ts) " +
+	ctes := "s AS (" + claimSQL + "), x AS (SELECT pg_current_xact_id()::text::bigint AS tx)"
+	insert := "INSERT INTO " + schema + ".events (tx_id, stream, version, type, data, meta, id, keyed, ts) " +
 		"SELECT x.tx, $1, s.version - $2 + u.ord, u.type, u.data, u.meta::jsonb, u.id, u.keyed, u.ts " +
 		"FROM s, x, unnest($5::text[], $6::bytea[], $7::text[], $8::text[], $9::bool[], $10::bigint[]) " +
 		"WITH ORDINALITY AS u(type, data, meta, id, keyed, ts, ord) WHERE true" + unused + " ORDER BY u.ord " +
 		"RETURNING tx_id, seq, version"
+	if !guarded {
+		return "WITH " + ctes + " " + insert + ", NULL::text"
+	}
+	// Every part of the statement sees the same snapshot, taken under the
+	// stream's lock: f holds the events found, and the inserted rows are
+	// not in it.
+	return "WITH f AS (SELECT tx_id, seq, id FROM " + schema + ".events WHERE stream = $1 AND keyed AND id = ANY($12::text[])), " +
+		ctes + ", w AS (" + insert + ") " +
+		"SELECT tx_id, seq, version, NULL::text FROM w UNION ALL " +
+		"SELECT f.tx_id, f.seq, (SELECT version FROM " + schema + ".streams WHERE name = $1), f.id FROM f"
 }
 
 // maxAppendTries bounds the retries of an append that lost a race it can
@@ -105,10 +121,12 @@ const maxAppendTries = 10
 // Append implements [chronicle.Backend.Append]. The common case is one
 // round trip: the stream's lock (lockSQL, which serializes appends to that
 // stream only) and one statement that claims the versions on the stream's
-// row and inserts the events, committed together. When the claim fails or
-// a keyed ID may already be in the stream, a transaction sorts it out: it
-// takes the lock, drops the events already there, checks the expectation
-// and writes the rest.
+// row and inserts the events, committed together. A retry of an append
+// that is stored already is one round trip too: the statement finds every
+// keyed ID in the stream, writes nothing and returns their positions. When
+// the claim fails or only some keyed IDs are in the stream, a transaction
+// sorts it out: it takes the lock, drops the events already there (reading
+// their positions), checks the expectation and writes the rest.
 func (b *Backend) Append(ctx context.Context, p *chronicle.AppendParams) (chronicle.AppendResult, error) {
 	for i := range p.Events {
 		if jsonHasNUL(p.Events[i].Metadata) {
@@ -118,12 +136,12 @@ func (b *Backend) Append(ctx context.Context, p *chronicle.AppendParams) (chroni
 	}
 	a := newAppendArgs(p.Events)
 	c, expect := claimFor(p.Expect)
-	res, ok, err := b.appendOnce(ctx, nil, p.Stream, a, c, expect, a.hasKeys())
+	out, ok, err := b.appendOnce(ctx, nil, p.Stream, a, c, expect, a.hasKeys())
 	for try := 1; err == nil && !ok; try++ {
 		if try > maxAppendTries {
 			return chronicle.AppendResult{}, fmt.Errorf("postgres: %w: lost %d races in a row", chronicle.ErrBusy, maxAppendTries)
 		}
-		res, ok, err = b.appendCareful(ctx, p)
+		out, ok, err = b.appendCareful(ctx, p)
 	}
 	var conflict *chronicle.ConflictError
 	if errors.As(err, &conflict) {
@@ -132,8 +150,55 @@ func (b *Backend) Append(ctx context.Context, p *chronicle.AppendParams) (chroni
 	if err != nil {
 		return chronicle.AppendResult{}, fmt.Errorf("postgres: %w", interpret(err))
 	}
-	if len(res.Positions) > 0 {
-		b.committed(res.Positions[0].Commit)
+	res, err := out.result(p.Events)
+	if err != nil {
+		return chronicle.AppendResult{}, fmt.Errorf("postgres: %w", err)
+	}
+	if len(out.wrote) > 0 {
+		b.committed(out.wrote[0].Commit)
+	} else {
+		// A retry reads like the append it repeats: the reads that follow
+		// wait for the events found as for a write of this store (they
+		// may have been written by another process, and be above the
+		// frontier or not yet on the standby).
+		var newest uint64
+		for _, pos := range out.found {
+			newest = max(newest, pos.Commit)
+		}
+		if newest > 0 {
+			b.wrote(newest)
+		}
+	}
+	return res, nil
+}
+
+// outcome is what an append's statements did.
+type outcome struct {
+	version int64                         // the stream's version after them
+	wrote   []chronicle.Position          // the positions of the events written, in order
+	found   map[string]chronicle.Position // keyed IDs already in the stream, and their positions
+}
+
+// result maps o back to the events of the append: the position of each,
+// found or written, in order.
+func (o *outcome) result(events []chronicle.PreparedEvent) (chronicle.AppendResult, error) {
+	res := chronicle.AppendResult{Version: o.version, Positions: make([]chronicle.Position, len(events)), Written: len(o.wrote)}
+	next := 0
+	for i := range events {
+		if e := &events[i]; e.Keyed {
+			if pos, ok := o.found[e.ID]; ok {
+				res.Positions[i] = pos
+				continue
+			}
+		}
+		if next == len(o.wrote) {
+			return chronicle.AppendResult{}, fmt.Errorf("wrote %d and found %d of %d events", len(o.wrote), len(o.found), len(events))
+		}
+		res.Positions[i] = o.wrote[next]
+		next++
+	}
+	if next != len(o.wrote) {
+		return chronicle.AppendResult{}, fmt.Errorf("wrote %d events for %d not found", len(o.wrote), next)
 	}
 	return res, nil
 }
@@ -240,11 +305,12 @@ func newAppendArgs(events []chronicle.PreparedEvent) *appendArgs {
 
 func (a *appendArgs) hasKeys() bool { return len(a.keys) > 0 }
 
-// without returns the arguments without the events whose IDs are in drop.
-func (a *appendArgs) without(drop map[string]bool) *appendArgs {
+// without returns the arguments without the events whose keyed IDs are
+// in drop.
+func (a *appendArgs) without(drop map[string]chronicle.Position) *appendArgs {
 	out := &appendArgs{}
 	for i := range a.ids {
-		if a.keyed[i] && drop[a.ids[i]] {
+		if _, dup := drop[a.ids[i]]; dup && a.keyed[i] {
 			continue
 		}
 		out.types = append(out.types, a.types[i])
@@ -279,13 +345,16 @@ type querier interface {
 	Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error)
 }
 
-// appendOnce runs one append statement. ok is false when it wrote nothing
-// because the claim failed, the guard found a keyed ID already in the
-// stream, or a concurrent append wrote the same keyed ID first. With a
-// nil q it runs in a transaction of its own, after the stream's lock, both
-// in one round trip (one pipelined batch, which PostgreSQL runs as one
-// implicit transaction); else in q, which must hold the lock already.
-func (b *Backend) appendOnce(ctx context.Context, q querier, stream string, a *appendArgs, c claim, expect int64, guarded bool) (chronicle.AppendResult, bool, error) {
+// appendOnce runs one append statement. ok is true when it wrote the
+// events, or, guarded, found every one of them already in the stream (and
+// their positions: out.found). ok is false when it wrote nothing because
+// the claim failed, the guard found some but not all of the events already
+// in the stream, or a concurrent append wrote the same keyed ID first.
+// With a nil q it runs in a transaction of its own, after the stream's
+// lock, both in one round trip (one pipelined batch, which PostgreSQL runs
+// as one implicit transaction); else in q, which must hold the lock
+// already.
+func (b *Backend) appendOnce(ctx context.Context, q querier, stream string, a *appendArgs, c claim, expect int64, guarded bool) (outcome, bool, error) {
 	g := 0
 	if guarded {
 		g = 1
@@ -308,24 +377,35 @@ func (b *Backend) appendOnce(ctx context.Context, q querier, stream string, a *a
 		defer br.Close()
 		if b.beginRC {
 			if _, err := br.Exec(); err != nil {
-				return chronicle.AppendResult{}, false, err
+				return outcome{}, false, err
 			}
 		}
 		if _, err := br.Exec(); err != nil {
-			return chronicle.AppendResult{}, false, err
+			return outcome{}, false, err
 		}
 		rows, _ = br.Query() // its error, if any, comes back from ForEachRow
 	} else {
 		var err error
 		if rows, err = q.Query(ctx, b.sql.appends[c][g], args...); err != nil {
-			return chronicle.AppendResult{}, false, err
+			return outcome{}, false, err
 		}
 	}
 	type row struct{ tx, seq, version int64 }
-	var out []row
+	var wrote []row
+	var found map[string]chronicle.Position
+	var version int64 // the stream's version, from the rows of events found
 	var r row
-	_, err := pgx.ForEachRow(rows, []any{&r.tx, &r.seq, &r.version}, func() error {
-		out = append(out, r)
+	var id *string // NULL for an event written, else the keyed ID found
+	_, err := pgx.ForEachRow(rows, []any{&r.tx, &r.seq, &r.version, &id}, func() error {
+		if id == nil {
+			wrote = append(wrote, r)
+			return nil
+		}
+		if found == nil {
+			found = make(map[string]chronicle.Position)
+		}
+		found[*id] = chronicle.Position{Commit: uint64(r.tx), Prepare: uint64(r.seq)}
+		version = r.version
 		return nil
 	})
 	if err == nil && br != nil && b.beginRC {
@@ -336,22 +416,24 @@ func (b *Backend) appendOnce(ctx context.Context, q querier, stream string, a *a
 	}
 	if err != nil {
 		if isKeyViolation(err) {
-			return chronicle.AppendResult{}, false, nil
+			return outcome{}, false, nil
 		}
-		return chronicle.AppendResult{}, false, err
+		return outcome{}, false, err
 	}
-	if len(out) == 0 {
-		return chronicle.AppendResult{}, false, nil
+	switch {
+	case len(wrote) == 0 && len(found) == n:
+		return outcome{version: version, found: found}, true, nil // every event is stored already
+	case len(wrote) == 0:
+		return outcome{}, false, nil
+	case len(wrote) != n || len(found) > 0:
+		return outcome{}, false, fmt.Errorf("wrote %d of %d events and found %d", len(wrote), n, len(found))
 	}
-	if len(out) != n {
-		return chronicle.AppendResult{}, false, fmt.Errorf("wrote %d of %d events", len(out), n)
+	slices.SortFunc(wrote, func(x, y row) int { return cmp.Compare(x.version, y.version) })
+	out := outcome{version: wrote[n-1].version, wrote: make([]chronicle.Position, n)}
+	for i, r := range wrote {
+		out.wrote[i] = chronicle.Position{Commit: uint64(r.tx), Prepare: uint64(r.seq)}
 	}
-	slices.SortFunc(out, func(x, y row) int { return int(x.version - y.version) })
-	res := chronicle.AppendResult{Version: out[n-1].version, Positions: make([]chronicle.Position, n)}
-	for i, r := range out {
-		res.Positions[i] = chronicle.Position{Commit: uint64(r.tx), Prepare: uint64(r.seq)}
-	}
-	return res, true, nil
+	return out, true, nil
 }
 
 // isKeyViolation reports a unique violation of the keyed-ID index (another
@@ -365,10 +447,11 @@ func isKeyViolation(err error) bool {
 
 // appendCareful is the transaction for the cases the single statement
 // declined: it takes the stream's lock, drops the events whose keyed IDs
-// are already in the stream, checks the expectation against the version it
-// holds the lock for, and writes the rest. ok is false when another append
-// created the stream or wrote a keyed ID meanwhile, so the caller retries.
-func (b *Backend) appendCareful(ctx context.Context, p *chronicle.AppendParams) (res chronicle.AppendResult, ok bool, err error) {
+// are already in the stream (the same query reads their positions), checks
+// the expectation against the version it holds the lock for, and writes
+// the rest. ok is false when another append created the stream or wrote a
+// keyed ID meanwhile, so the caller retries.
+func (b *Backend) appendCareful(ctx context.Context, p *chronicle.AppendParams) (out outcome, ok bool, err error) {
 	err = pgx.BeginTxFunc(ctx, b.pool, readCommitted, func(tx pgx.Tx) error {
 		if _, err := tx.Exec(ctx, lockSQL, b.lockKey(p.Stream)); err != nil {
 			return err
@@ -379,25 +462,30 @@ func (b *Backend) appendCareful(ctx context.Context, p *chronicle.AppendParams) 
 			return err
 		}
 		a := newAppendArgs(p.Events)
+		var found map[string]chronicle.Position
 		if a.hasKeys() {
-			rows, err := tx.Query(ctx, "SELECT id FROM "+b.sql.schema+".events WHERE stream = $1 AND keyed AND id = ANY($2::text[])", p.Stream, a.keys)
+			rows, err := tx.Query(ctx, "SELECT id, tx_id, seq FROM "+b.sql.schema+".events WHERE stream = $1 AND keyed AND id = ANY($2::text[])", p.Stream, a.keys)
 			if err != nil {
 				return err
 			}
-			found, err := pgx.CollectRows(rows, pgx.RowTo[string])
+			var id string
+			var txID, seq int64
+			_, err = pgx.ForEachRow(rows, []any{&id, &txID, &seq}, func() error {
+				if found == nil {
+					found = make(map[string]chronicle.Position)
+				}
+				found[id] = chronicle.Position{Commit: uint64(txID), Prepare: uint64(seq)}
+				return nil
+			})
 			if err != nil {
 				return err
 			}
 			if len(found) > 0 {
-				drop := make(map[string]bool, len(found))
-				for _, id := range found {
-					drop[id] = true
-				}
-				a = a.without(drop)
+				a = a.without(found)
 			}
 		}
 		if len(a.ids) == 0 {
-			res, ok = chronicle.AppendResult{Version: cur}, true
+			out, ok = outcome{version: cur, found: found}, true
 			return nil
 		}
 		if err := p.Expect.Check(p.Stream, cur); err != nil {
@@ -407,16 +495,17 @@ func (b *Backend) appendCareful(ctx context.Context, p *chronicle.AppendParams) 
 		if cur == 0 {
 			c = claimCreate
 		}
-		res, ok, err = b.appendOnce(ctx, tx, p.Stream, a, c, cur, false)
+		out, ok, err = b.appendOnce(ctx, tx, p.Stream, a, c, cur, false)
 		if err == nil && !ok {
 			return errRetry // roll back; another append created the stream
 		}
+		out.found = found
 		return err
 	})
 	if errors.Is(err, errRetry) || (err != nil && isKeyViolation(err)) {
-		return chronicle.AppendResult{}, false, nil
+		return outcome{}, false, nil
 	}
-	return res, ok, err
+	return out, ok, err
 }
 
 var errRetry = errors.New("retry")

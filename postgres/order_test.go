@@ -386,9 +386,9 @@ func TestIdempotentRetry(t *testing.T) {
 		return n
 	}
 	first := []chronicle.EventData{{ID: "e1", Type: "A", Data: []byte("one")}, {ID: "e2", Type: "A", Data: []byte("two")}}
-	res, err := s.Append(ctx, "idem", chronicle.NoStream, first...)
-	if err != nil || res.Version != 2 {
-		t.Fatalf("first append: %+v, %v", res, err)
+	orig, err := s.Append(ctx, "idem", chronicle.NoStream, first...)
+	if err != nil || orig.Version != 2 || orig.Written != 2 {
+		t.Fatalf("first append: %+v, %v", orig, err)
 	}
 	for _, tc := range []struct {
 		name   string
@@ -400,8 +400,8 @@ func TestIdempotentRetry(t *testing.T) {
 		{"same ID, other content", chronicle.Exactly(7), []chronicle.EventData{{ID: "e1", Type: "B", Data: []byte("changed")}}},
 	} {
 		res, err := s.Append(ctx, "idem", tc.expect, tc.events...)
-		if err != nil || res.Version != 2 || len(res.Positions) != 0 {
-			t.Fatalf("%s: %+v, %v; want success at version 2, nothing written", tc.name, res, err)
+		if want := orig.Positions[:len(tc.events)]; err != nil || res.Version != 2 || res.Written != 0 || !slices.Equal(res.Positions, want) {
+			t.Fatalf("%s: %+v, %v; want success at version 2, nothing written, positions %v", tc.name, res, err, want)
 		}
 		if n := count(); n != 2 {
 			t.Fatalf("%s: %d rows, want 2", tc.name, n)
@@ -411,17 +411,19 @@ func TestIdempotentRetry(t *testing.T) {
 	if string(evs[0].Data) != "one" || evs[0].Type != "A" {
 		t.Fatalf("e1 is now %s %q, want the first write", evs[0].Type, evs[0].Data)
 	}
-	res, err = s.Append(ctx, "idem", chronicle.Exactly(2), chronicle.EventData{ID: "e2", Type: "A"}, chronicle.EventData{ID: "e3", Type: "A"})
-	if err != nil || res.Version != 3 || len(res.Positions) != 1 {
-		t.Fatalf("mixed batch: %+v, %v; want version 3, one event written", res, err)
+	res, err := s.Append(ctx, "idem", chronicle.Exactly(2), chronicle.EventData{ID: "e2", Type: "A"}, chronicle.EventData{ID: "e3", Type: "A"})
+	if err != nil || res.Version != 3 || res.Written != 1 || len(res.Positions) != 2 || res.Positions[0] != orig.Positions[1] || !orig.Positions[1].Before(res.Positions[1]) {
+		t.Fatalf("mixed batch: %+v, %v; want version 3, one event written, e2 at %v", res, err, orig.Positions[1])
 	}
 	// Two stores race to write the same keyed ID: one writes, the other
-	// finds it and writes nothing.
+	// finds it and writes nothing; both report where it is.
 	other := openT(t, fast(schema))
 	var wg sync.WaitGroup
-	for _, st := range []*chronicle.Store{s, other} {
+	results := make([]chronicle.AppendResult, 2)
+	for i, st := range []*chronicle.Store{s, other} {
 		wg.Go(func() {
-			if _, err := st.Append(ctx, "idem", chronicle.Any, chronicle.EventData{ID: "e4", Type: "A"}); err != nil {
+			var err error
+			if results[i], err = st.Append(ctx, "idem", chronicle.Any, chronicle.EventData{ID: "e4", Type: "A"}); err != nil {
 				t.Errorf("racing append: %v", err)
 			}
 		})
@@ -429,6 +431,13 @@ func TestIdempotentRetry(t *testing.T) {
 	wg.Wait()
 	if n := count(); n != 4 {
 		t.Fatalf("%d rows after the race, want 4", n)
+	}
+	r0, r1 := results[0], results[1]
+	if r0.Written+r1.Written != 1 || len(r0.Positions) != 1 || len(r1.Positions) != 1 || r0.Positions[0] != r1.Positions[0] {
+		t.Fatalf("racing appends returned %+v and %+v; want one write, both at one position", r0, r1)
+	}
+	if evs := readAllT(t, other, chronicle.Position{}); len(evs) != 4 || evs[3].ID != "e4" || evs[3].Position != r0.Positions[0] {
+		t.Fatalf("the global stream ends with %+v, want e4 at %v", evs[len(evs)-1], r0.Positions[0])
 	}
 }
 

@@ -109,7 +109,7 @@ func TestGroupConflictIsolated(t *testing.T) {
 		t.Fatalf("conflicting request: %v, want ErrConflict", err)
 	}
 	for _, name := range []string{"ok-1", "ok-2", "ok-3"} {
-		if r := got[name]; r.err != nil || len(r.res.Positions) != 1 {
+		if r := got[name]; r.err != nil || r.res.Written != 1 || len(r.res.Positions) != 1 {
 			t.Fatalf("%s: %+v, %v; want one event written", name, r.res, r.err)
 		}
 	}

@@ -55,7 +55,7 @@ func TestStressCloseAndHandoff(t *testing.T) {
 							return
 						}
 						if err == nil {
-							committed.Add(int64(len(res.Positions)))
+							committed.Add(int64(res.Written))
 						} else if !errors.Is(err, context.DeadlineExceeded) && !errors.Is(err, context.Canceled) {
 							t.Errorf("append: %v", err)
 							return

@@ -15,7 +15,8 @@ var appendTests = []test{
 }
 
 // testAppendVersions: versions are 1-based and contiguous; Append returns
-// the new version and one increasing position per event written.
+// the new version, one increasing position per event written and how many
+// it wrote.
 func testAppendVersions(t *testing.T, s *chronicle.Store) {
 	var positions []chronicle.Position
 	for i, batch := range []int{1, 3, 1, 5} {
@@ -24,8 +25,8 @@ func testAppendVersions(t *testing.T, s *chronicle.Store) {
 		if want := int64(before + batch); res.Version != want {
 			t.Fatalf("batch %d: Version %d, want %d", i, res.Version, want)
 		}
-		if len(res.Positions) != batch {
-			t.Fatalf("batch %d: %d positions for %d events", i, len(res.Positions), batch)
+		if len(res.Positions) != batch || res.Written != batch {
+			t.Fatalf("batch %d: %d positions and %d written for %d events", i, len(res.Positions), res.Written, batch)
 		}
 		positions = append(positions, res.Positions...)
 	}
@@ -44,15 +45,15 @@ func testAppendVersions(t *testing.T, s *chronicle.Store) {
 }
 
 // testAppendEmptyBatch: an empty batch writes nothing and returns the
-// stream's current version.
+// stream's current version, without positions.
 func testAppendEmptyBatch(t *testing.T, s *chronicle.Store) {
 	res := mustAppend(t, s, "empty", chronicle.Any)
-	if res.Version != 0 || len(res.Positions) != 0 {
+	if res.Version != 0 || len(res.Positions) != 0 || res.Written != 0 {
 		t.Fatalf("empty batch on a missing stream: %+v, want version 0 and no positions", res)
 	}
 	mustAppend(t, s, "empty", chronicle.Any, ev("A"), ev("B"))
 	res = mustAppend(t, s, "empty", chronicle.Any)
-	if res.Version != 2 || len(res.Positions) != 0 {
+	if res.Version != 2 || len(res.Positions) != 0 || res.Written != 0 {
 		t.Fatalf("empty batch: %+v, want version 2 and no positions", res)
 	}
 	if st := stats(t, s); st.Events != 2 || st.Streams != 1 {
@@ -94,13 +95,13 @@ func testAppendExpectations(t *testing.T, s *chronicle.Store) {
 				if err != nil {
 					t.Fatalf("Append with %v on version %d: %v", tc.expect, tc.before, err)
 				}
-				if want := int64(tc.before + 2); res.Version != want || len(res.Positions) != 2 {
-					t.Fatalf("Append: %+v, want version %d and 2 positions", res, want)
+				if want := int64(tc.before + 2); res.Version != want || len(res.Positions) != 2 || res.Written != 2 {
+					t.Fatalf("Append: %+v, want version %d, 2 positions and 2 written", res, want)
 				}
 				return
 			}
 			wantConflict(t, "Append", err, stream, tc.expect, int64(tc.before))
-			if res.Version != 0 || len(res.Positions) != 0 {
+			if res.Version != 0 || len(res.Positions) != 0 || res.Written != 0 {
 				t.Errorf("failed Append returned %+v, want the zero result", res)
 			}
 			if got := stats(t, s); got.Events != st.Events {
@@ -125,6 +126,7 @@ func testAppendNegativeExpectation(t *testing.T, s *chronicle.Store) {
 
 var idempotencyTests = []test{
 	{name: "RetryWritesNothing", run: testIdemRetry},
+	{name: "Positions", run: testIdemPositions},
 	{name: "DuplicatesInBatch", run: testIdemBatchDuplicates},
 	{name: "RetryIgnoresExpectation", run: testIdemRetryExpectation},
 	{name: "PartialOverlap", run: testIdemPartial},
@@ -135,12 +137,12 @@ var idempotencyTests = []test{
 }
 
 // testIdemRetry: an event whose ID is in the stream is not written again,
-// whatever its content.
+// whatever its content; the retry reports the position it was stored at.
 func testIdemRetry(t *testing.T, s *chronicle.Store) {
-	mustAppend(t, s, "r", chronicle.Any, chronicle.EventData{ID: "a", Type: "A", Data: []byte("first")})
+	first := mustAppend(t, s, "r", chronicle.Any, chronicle.EventData{ID: "a", Type: "A", Data: []byte("first")})
 	res := mustAppend(t, s, "r", chronicle.Any, chronicle.EventData{ID: "a", Type: "Other", Data: []byte("second")})
-	if res.Version != 1 || len(res.Positions) != 0 {
-		t.Fatalf("retry: %+v, want version 1 and no positions", res)
+	if res.Version != 1 || res.Written != 0 || !slices.Equal(res.Positions, first.Positions) {
+		t.Fatalf("retry: %+v, want version 1, nothing written and the first append's positions %v", res, first.Positions)
 	}
 	got := readStream(t, s, "r", 0, nil)
 	if len(got) != 1 || got[0].Type != "A" || string(got[0].Data) != "first" {
@@ -148,8 +150,107 @@ func testIdemRetry(t *testing.T, s *chronicle.Store) {
 	}
 }
 
+// testIdemPositions: Append reports one position per event given, in
+// order: for an event already in the stream the position it was stored at,
+// for an event written its new one, for an ID repeated in the batch the
+// one stored copy's; Written counts the events written; and the positions
+// are those Read and ReadAll return for the events.
+func testIdemPositions(t *testing.T, s *chronicle.Store) {
+	a, b, c, d := keyed("a", "A"), keyed("b", "B"), keyed("c", "C"), keyed("d", "D")
+	x, y := ev("X"), ev("Y")
+	type batch = []chronicle.EventData
+	const o, n = true, false // per event of the batch: found in the stream (o) or new (n)
+	cases := []struct {
+		name    string
+		before  batch // appended first, with Any
+		expect  chronicle.Expectation
+		batch   batch
+		version int64 // the stream's version after the append
+		written int
+		found   []bool
+	}{
+		{"Fresh", nil, chronicle.NoStream, batch{a, x, b}, 3, 3, []bool{n, n, n}},
+		{"FullDuplicate", batch{a, b}, chronicle.Exactly(2), batch{a, b}, 2, 0, []bool{o, o}},
+		{"FullDuplicateReordered", batch{a, b, c}, chronicle.Any, batch{c, a}, 3, 0, []bool{o, o}},
+		{"FullDuplicateNoStream", batch{a, b}, chronicle.NoStream, batch{a, b}, 2, 0, []bool{o, o}},
+		{"FullDuplicateStaleVersion", batch{a, b, c}, chronicle.Exactly(1), batch{b}, 3, 0, []bool{o}},
+		{"PartialDuplicate", batch{a, b}, chronicle.Exactly(2), batch{b, c, a, d}, 4, 2, []bool{o, n, o, n}},
+		{"PartialWithUnkeyed", batch{a}, chronicle.StreamExists, batch{x, a, y}, 3, 2, []bool{n, o, n}},
+		{"RepeatInFreshBatch", nil, chronicle.NoStream, batch{a, b, a, c, b}, 3, 3, []bool{n, n, n, n, n}},
+		{"RepeatInFullDuplicate", batch{a, b}, chronicle.Exactly(0), batch{a, a, b, a}, 2, 0, []bool{o, o, o, o}},
+		{"RepeatInPartialDuplicate", batch{a}, chronicle.Exactly(1), batch{b, a, b, x}, 3, 2, []bool{n, o, n, n}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			stream := "pos-" + tc.name
+			stored := make(map[string]chronicle.Position) // keyed ID -> where the first append put it
+			if len(tc.before) > 0 {
+				res := mustAppend(t, s, stream, chronicle.Any, tc.before...)
+				for i, e := range tc.before {
+					stored[e.ID] = res.Positions[i]
+				}
+			}
+			head := stats(t, s).Head
+			res := mustAppend(t, s, stream, tc.expect, tc.batch...)
+			if res.Version != tc.version || res.Written != tc.written || len(res.Positions) != len(tc.batch) {
+				t.Fatalf("Append: %+v, want version %d, %d written and %d positions", res, tc.version, tc.written, len(tc.batch))
+			}
+
+			got := readStream(t, s, stream, 0, nil)
+			all := readAll(t, s, chronicle.Position{}, &chronicle.ReadOptions{Filter: chronicle.Filter{chronicle.StreamIs(stream)}})
+			if len(got) != int(tc.version) || len(all) != len(got) {
+				t.Fatalf("Read returned %d events and ReadAll %d, want %d", len(got), len(all), tc.version)
+			}
+			at := make(map[string]chronicle.Position) // keyed ID -> position read
+			for i, e := range got {
+				if all[i].ID != e.ID || all[i].Position != e.Position {
+					t.Fatalf("version %d: Read has %q at %v, ReadAll %q at %v", e.Version, e.ID, e.Position, all[i].ID, all[i].Position)
+				}
+				at[e.ID] = e.Position
+			}
+
+			// The events written are the stream's last, in the order of
+			// their first appearance in the batch.
+			var wrote []int // indexes into tc.batch
+			first := make(map[string]bool)
+			for i, e := range tc.batch {
+				p := res.Positions[i]
+				if e.ID != "" && p != at[e.ID] {
+					t.Errorf("event %d (%s): position %v, but Read has %q at %v", i, e.ID, p, e.ID, at[e.ID])
+				}
+				if tc.found[i] {
+					if p != stored[e.ID] {
+						t.Errorf("event %d (%s), already in the stream: position %v, want %v where it was stored", i, e.ID, p, stored[e.ID])
+					}
+					continue
+				}
+				if !head.Before(p) {
+					t.Errorf("event %d (%s), written: position %v is not after the head %v before the append", i, e.ID, p, head)
+				}
+				if e.ID != "" {
+					if first[e.ID] {
+						continue
+					}
+					first[e.ID] = true
+				}
+				wrote = append(wrote, i)
+			}
+			if len(wrote) != tc.written {
+				t.Fatalf("%d distinct events written, want %d", len(wrote), tc.written)
+			}
+			for j, i := range wrote {
+				e := got[len(got)-tc.written+j]
+				if e.Position != res.Positions[i] || e.Type != tc.batch[i].Type {
+					t.Errorf("version %d: %s at %v, want event %d (%s) at the position Append returned, %v",
+						e.Version, e.Type, e.Position, i, tc.batch[i].Type, res.Positions[i])
+				}
+			}
+		})
+	}
+}
+
 // testIdemBatchDuplicates: the first of several events with one ID in a
-// batch is written, once.
+// batch is written, once, and every copy reports its position.
 func testIdemBatchDuplicates(t *testing.T, s *chronicle.Store) {
 	res := mustAppend(t, s, "d", chronicle.NoStream,
 		chronicle.EventData{ID: "a", Type: "A", Data: []byte("a1")},
@@ -158,44 +259,49 @@ func testIdemBatchDuplicates(t *testing.T, s *chronicle.Store) {
 		chronicle.EventData{ID: "c", Type: "C", Data: []byte("c")},
 		chronicle.EventData{ID: "b", Type: "B", Data: []byte("b2")},
 	)
-	if res.Version != 3 || len(res.Positions) != 3 {
-		t.Fatalf("Append: %+v, want version 3 and 3 positions", res)
+	if res.Version != 3 || res.Written != 3 || len(res.Positions) != 5 {
+		t.Fatalf("Append: %+v, want version 3, 3 written and 5 positions", res)
 	}
 	got := readStream(t, s, "d", 0, nil)
 	if !slices.Equal(ids(got), []string{"a", "b", "c"}) || !slices.Equal(datas(got), []string{"a1", "b", "c"}) {
 		t.Fatalf("stream holds IDs %v with data %q, want a b c with a1 b c", ids(got), datas(got))
 	}
+	want := []chronicle.Position{got[0].Position, got[1].Position, got[0].Position, got[2].Position, got[1].Position}
+	if !slices.Equal(res.Positions, want) {
+		t.Fatalf("positions %v, want %v", res.Positions, want)
+	}
 }
 
 // testIdemRetryExpectation: retrying a batch that was fully written
-// succeeds with the current version even when its expectation no longer
-// holds.
+// succeeds with the current version and the original positions even when
+// its expectation no longer holds.
 func testIdemRetryExpectation(t *testing.T, s *chronicle.Store) {
 	batch := []chronicle.EventData{keyed("a", "A"), keyed("b", "B")}
-	mustAppend(t, s, "x", chronicle.NoStream, batch...)
+	orig := mustAppend(t, s, "x", chronicle.NoStream, batch...)
 	for _, exp := range []chronicle.Expectation{chronicle.NoStream, chronicle.Exactly(0), chronicle.Exactly(7), chronicle.StreamExists, chronicle.Any} {
 		res, err := s.Append(testCtx(t), "x", exp, batch...)
-		if err != nil || res.Version != 2 || len(res.Positions) != 0 {
-			t.Fatalf("retry with %v: %+v, %v; want version 2, no positions, no error", exp, res, err)
+		if err != nil || res.Version != 2 || res.Written != 0 || !slices.Equal(res.Positions, orig.Positions) {
+			t.Fatalf("retry with %v: %+v, %v; want version 2, nothing written, positions %v, no error", exp, res, err, orig.Positions)
 		}
 	}
 	mustAppend(t, s, "x", chronicle.Exactly(2), keyed("c", "C"))
 	res, err := s.Append(testCtx(t), "x", chronicle.Exactly(0), batch[1])
-	if err != nil || res.Version != 3 || len(res.Positions) != 0 {
-		t.Fatalf("late retry of one event: %+v, %v; want version 3", res, err)
+	if err != nil || res.Version != 3 || res.Written != 0 || !slices.Equal(res.Positions, orig.Positions[1:]) {
+		t.Fatalf("late retry of one event: %+v, %v; want version 3, nothing written, positions %v", res, err, orig.Positions[1:])
 	}
 	checkVersions(t, "Read", readStream(t, s, "x", 0, nil), span(1, 3))
 }
 
 // testIdemPartial: duplicates are dropped and the expectation applies to
-// the rest of the batch.
+// the rest of the batch; the duplicates report where they were stored.
 func testIdemPartial(t *testing.T, s *chronicle.Store) {
-	mustAppend(t, s, "p", chronicle.Any, keyed("a", "A"), keyed("b", "B"))
+	first := mustAppend(t, s, "p", chronicle.Any, keyed("a", "A"), keyed("b", "B"))
 
 	res, err := s.Append(testCtx(t), "p", chronicle.Exactly(2), keyed("b", "B"), keyed("c", "C"))
-	if err != nil || res.Version != 3 || len(res.Positions) != 1 {
-		t.Fatalf("append b, c at 2: %+v, %v; want version 3 with one position", res, err)
+	if err != nil || res.Version != 3 || res.Written != 1 || len(res.Positions) != 2 || res.Positions[0] != first.Positions[1] {
+		t.Fatalf("append b, c at 2: %+v, %v; want version 3, one written, b at %v", res, err, first.Positions[1])
 	}
+	c := res.Positions[1]
 
 	// The stream is at 3 now: a stale expectation conflicts, and d is not written.
 	_, err = s.Append(testCtx(t), "p", chronicle.Exactly(2), keyed("c", "C"), keyed("d", "D"))
@@ -207,8 +313,8 @@ func testIdemPartial(t *testing.T, s *chronicle.Store) {
 	}
 
 	res, err = s.Append(testCtx(t), "p", chronicle.Exactly(3), keyed("c", "C"), keyed("d", "D"))
-	if err != nil || res.Version != 4 || len(res.Positions) != 1 {
-		t.Fatalf("append c, d at 3: %+v, %v; want version 4 with one position", res, err)
+	if err != nil || res.Version != 4 || res.Written != 1 || len(res.Positions) != 2 || res.Positions[0] != c || !c.Before(res.Positions[1]) {
+		t.Fatalf("append c, d at 3: %+v, %v; want version 4, one written, c at %v and d after it", res, err, c)
 	}
 	if got := ids(readStream(t, s, "p", 0, nil)); !slices.Equal(got, []string{"a", "b", "c", "d"}) {
 		t.Fatalf("stream holds %v, want a b c d", got)
@@ -219,8 +325,8 @@ func testIdemPartial(t *testing.T, s *chronicle.Store) {
 func testIdemOtherStream(t *testing.T, s *chronicle.Store) {
 	r1 := mustAppend(t, s, "one", chronicle.Any, keyed("same", "A"))
 	r2 := mustAppend(t, s, "two", chronicle.Any, keyed("same", "A"))
-	if len(r1.Positions) != 1 || len(r2.Positions) != 1 {
-		t.Fatalf("appends wrote %d and %d events, want 1 and 1", len(r1.Positions), len(r2.Positions))
+	if r1.Written != 1 || r2.Written != 1 || len(r1.Positions) != 1 || len(r2.Positions) != 1 || r1.Positions[0] == r2.Positions[0] {
+		t.Fatalf("appends returned %+v and %+v, want one event written by each, at two positions", r1, r2)
 	}
 	all := readAll(t, s, chronicle.Position{}, nil)
 	if len(all) != 2 || all[0].ID != "same" || all[1].ID != "same" || all[0].Stream == all[1].Stream {
@@ -282,12 +388,13 @@ func testIdemGeneratedReused(t *testing.T, s *chronicle.Store) {
 	mustAppend(t, s, "gr", chronicle.Any, ev("A"))
 	id := readStream(t, s, "gr", 0, nil)[0].ID
 	res := mustAppend(t, s, "gr", chronicle.Any, keyed(id, "A"))
-	if res.Version != 2 || len(res.Positions) != 1 {
+	if res.Version != 2 || res.Written != 1 || len(res.Positions) != 1 {
 		t.Fatalf("append with the assigned ID %q: %+v, want version 2 and one event written", id, res)
 	}
+	second := res.Positions[0]
 	res = mustAppend(t, s, "gr", chronicle.Any, keyed(id, "A"))
-	if res.Version != 2 || len(res.Positions) != 0 {
-		t.Fatalf("retry with the now caller-given ID %q: %+v, want version 2 and nothing written", id, res)
+	if res.Version != 2 || res.Written != 0 || !slices.Equal(res.Positions, []chronicle.Position{second}) {
+		t.Fatalf("retry with the now caller-given ID %q: %+v, want version 2, nothing written, position %v", id, res, second)
 	}
 }
 
@@ -295,9 +402,9 @@ func testIdemGeneratedReused(t *testing.T, s *chronicle.Store) {
 // ones in the same batch are not.
 func testIdemUnkeyed(t *testing.T, s *chronicle.Store) {
 	batch := []chronicle.EventData{keyed("k", "K"), ev("U"), ev("U")}
-	mustAppend(t, s, "u", chronicle.Any, batch...)
+	first := mustAppend(t, s, "u", chronicle.Any, batch...)
 	res := mustAppend(t, s, "u", chronicle.Any, batch...)
-	if res.Version != 5 || len(res.Positions) != 2 {
-		t.Fatalf("second append: %+v, want version 5 with 2 positions", res)
+	if res.Version != 5 || res.Written != 2 || len(res.Positions) != 3 || res.Positions[0] != first.Positions[0] {
+		t.Fatalf("second append: %+v, want version 5, 2 written, k at %v", res, first.Positions[0])
 	}
 }

@@ -141,21 +141,24 @@ func testConcurrencyOneWins(t *testing.T, s *chronicle.Store) {
 }
 
 // testConcurrencySameKey: racing appends of one keyed event write it once,
-// and all succeed.
+// and all succeed, reporting the position of the one copy.
 func testConcurrencySameKey(t *testing.T, s *chronicle.Store) {
 	const n = 20
 	ctx := testCtx(t)
 	start := make(chan struct{})
 	var wg sync.WaitGroup
 	var wrote atomic.Int32
+	positions := make([]chronicle.Position, n)
 	for i := range n {
 		wg.Go(func() {
 			<-start
 			res, err := s.Append(ctx, "key", chronicle.Any, keyed("once", "E"))
-			if err != nil || res.Version != 1 {
-				t.Errorf("appender %d: %+v, %v; want version 1", i, res, err)
+			if err != nil || res.Version != 1 || len(res.Positions) != 1 {
+				t.Errorf("appender %d: %+v, %v; want version 1 and one position", i, res, err)
+				return
 			}
-			wrote.Add(int32(len(res.Positions)))
+			wrote.Add(int32(res.Written))
+			positions[i] = res.Positions[0]
 		})
 	}
 	close(start)
@@ -165,6 +168,12 @@ func testConcurrencySameKey(t *testing.T, s *chronicle.Store) {
 	}
 	if info := streamInfo(t, s, "key"); info.Version != 1 {
 		t.Fatalf("stream at version %d, want 1", info.Version)
+	}
+	stored := readStream(t, s, "key", 0, nil)[0].Position
+	for i, p := range positions {
+		if p != stored {
+			t.Errorf("appender %d: position %v, want %v where the event is stored", i, p, stored)
+		}
 	}
 }
 

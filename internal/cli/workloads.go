@@ -99,7 +99,7 @@ func (b *bench) w1(ctx context.Context, st *chronicle.Store, db string, sh w1Sha
 			}
 			lat.record(bigDur)
 			total += bigDur
-			wrote += int64(len(res.Positions))
+			wrote += int64(res.Written)
 			generated++
 			appends++
 		}
@@ -136,7 +136,7 @@ func (b *bench) w1(ctx context.Context, st *chronicle.Store, db string, sh w1Sha
 				if err != nil {
 					return fmt.Errorf("%s: batch %d: %w", sh.id, bi, err)
 				}
-				wrote += int64(len(res.Positions))
+				wrote += int64(res.Written)
 			}
 			dt := time.Since(t0)
 			lat.record(dt)
@@ -373,7 +373,7 @@ func (b *bench) w3(ctx context.Context, st *chronicle.Store, db string) error {
 			if err != nil {
 				return fmt.Errorf("W3: append %d: %w", i, err)
 			}
-			if res.Version != versions[s]+1 || len(res.Positions) != 1 {
+			if res.Version != versions[s]+1 || res.Written != 1 {
 				mismatches++
 			}
 			versions[s] = res.Version
@@ -453,7 +453,7 @@ func (b *bench) runWriters(ctx context.Context, st *chronicle.Store, id string, 
 					w.err = fmt.Errorf("%s: %s: append %d: %w", id, w.g.names[0], w.count+1, err)
 					break
 				}
-				if res.Version != w.version+1 || len(res.Positions) != 1 {
+				if res.Version != w.version+1 || res.Written != 1 {
 					w.mismatches++
 				}
 				w.version = res.Version

@@ -30,8 +30,8 @@ type Backend struct {
 }
 
 type stream struct {
-	index []int               // index[v-1] is the position in log of version v
-	ids   map[string]struct{} // IDs of the stream's events
+	index []int          // index[v-1] is the position in log of version v
+	ids   map[string]int // keyed IDs of the stream's events -> index in log
 }
 
 type snapKey struct{ stream, name string }
@@ -86,37 +86,44 @@ func (b *Backend) Append(ctx context.Context, p *chronicle.AppendParams) (chroni
 	st := b.streams[p.Stream]
 	version := b.version(p.Stream)
 
-	// Drop events whose keyed ID is already in the stream (or earlier in
-	// the batch, although the Store already removed those).
-	fresh := make([]chronicle.PreparedEvent, 0, len(p.Events))
-	seen := make(map[string]struct{})
-	for _, e := range p.Events {
-		if e.Keyed {
-			if st != nil {
-				if _, dup := st.ids[e.ID]; dup {
-					continue
-				}
-			}
-			if _, dup := seen[e.ID]; dup {
+	// Find the events whose keyed ID is already in the stream (or earlier
+	// in the batch, although the Store already collapsed those): they are
+	// not written again, and report the position of the copy stored.
+	positions := make([]chronicle.Position, len(p.Events))
+	known := make(map[string]int) // keyed ID -> index in the batch of its first event
+	written := 0
+	for i, e := range p.Events {
+		if !e.Keyed {
+			written++
+			continue
+		}
+		if st != nil {
+			if at, dup := st.ids[e.ID]; dup {
+				positions[i] = b.log[at].Position
 				continue
 			}
-			seen[e.ID] = struct{}{}
 		}
-		fresh = append(fresh, e)
+		if _, dup := known[e.ID]; dup {
+			continue
+		}
+		known[e.ID] = i
+		written++
 	}
-	if len(fresh) == 0 {
-		return chronicle.AppendResult{Version: version}, nil
+	if written == 0 {
+		return chronicle.AppendResult{Version: version, Positions: positions}, nil
 	}
 	if err := p.Expect.Check(p.Stream, version); err != nil {
 		return chronicle.AppendResult{}, err
 	}
 
 	if st == nil {
-		st = &stream{ids: make(map[string]struct{})}
+		st = &stream{ids: make(map[string]int)}
 		b.streams[p.Stream] = st
 	}
-	res := chronicle.AppendResult{Positions: make([]chronicle.Position, 0, len(fresh))}
-	for _, e := range fresh {
+	for i, e := range p.Events {
+		if e.Keyed && (!positions[i].IsZero() || known[e.ID] != i) {
+			continue // found in the stream, or a repeat within the batch
+		}
 		version++
 		ev := chronicle.Event{
 			Stream:   p.Stream,
@@ -131,12 +138,16 @@ func (b *Backend) Append(ctx context.Context, p *chronicle.AppendParams) (chroni
 		b.log = append(b.log, ev)
 		st.index = append(st.index, len(b.log)-1)
 		if e.Keyed {
-			st.ids[e.ID] = struct{}{}
+			st.ids[e.ID] = len(b.log) - 1
 		}
-		res.Positions = append(res.Positions, ev.Position)
+		positions[i] = ev.Position
 	}
-	res.Version = version
-	return res, nil
+	for i, e := range p.Events {
+		if e.Keyed && positions[i].IsZero() {
+			positions[i] = positions[known[e.ID]]
+		}
+	}
+	return chronicle.AppendResult{Version: version, Positions: positions, Written: written}, nil
 }
 
 // ReadStream implements [chronicle.Backend].
