@@ -4,7 +4,6 @@ go 1.26.8
 
 require (
 	github.com/jackc/pgx/v5 v5.12.0
-	github.com/mattn/go-sqlite3 v1.14.53
 	github.com/ncruces/go-sqlite3 v0.36.0
 	go.uber.org/goleak v1.3.0
 )

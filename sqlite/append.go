@@ -9,7 +9,7 @@ import (
 )
 
 // rowsPerInsert is how many events one INSERT statement writes; keysPerLookup
-// how many IDs one idempotency look-up checks.
+// how many IDs one idempotency look-up checks (and finds the positions of).
 const (
 	rowsPerInsert = 100
 	keysPerLookup = 100
@@ -27,7 +27,7 @@ func (s *writerSQL) insertFor(n int) string {
 		// OR ROLLBACK: a constraint failure ends the whole transaction (as
 		// an append must anyway), which spares SQLite a statement journal
 		// for multi-row statements.
-		s.insert[n] = "INSERT OR ROLLBACK INTO events (position, stream, version, type, data, meta, id, keyed, ts) VALUES " +
+		s.insert[n] = "INSERT OR ROLLBACK INTO chronicle_events (position, stream, version, type, data, meta, id, keyed, ts) VALUES " +
 			repeatJoin("(?, ?, ?, ?, ?, ?, ?, ?, ?)", n)
 	}
 	return s.insert[n]
@@ -35,7 +35,7 @@ func (s *writerSQL) insertFor(n int) string {
 
 func (s *writerSQL) lookupFor(n int) string {
 	if s.lookup[n] == "" {
-		s.lookup[n] = "SELECT id FROM events WHERE keyed = 1 AND stream = ? AND id IN (" + repeatJoin("?", n) + ")"
+		s.lookup[n] = "SELECT id, position FROM chronicle_events WHERE keyed = 1 AND stream = ? AND id IN (" + repeatJoin("?", n) + ")"
 	}
 	return s.lookup[n]
 }
@@ -52,9 +52,9 @@ func repeatJoin(s string, n int) string {
 }
 
 const (
-	sqlStreamVersion = "SELECT version FROM streams WHERE name = ?"
-	sqlHead          = "SELECT max(position) FROM events"
-	sqlUpsertStream  = "INSERT INTO streams (name, version, first_ts, last_ts) VALUES (?, ?, ?, ?) " +
+	sqlStreamVersion = "SELECT version FROM chronicle_streams WHERE name = ?"
+	sqlHead          = "SELECT max(position) FROM chronicle_events"
+	sqlUpsertStream  = "INSERT INTO chronicle_streams (name, version, first_ts, last_ts) VALUES (?, ?, ?, ?) " +
 		"ON CONFLICT (name) DO UPDATE SET version = excluded.version, last_ts = excluded.last_ts"
 )
 
@@ -65,7 +65,7 @@ func (b *Backend) Append(ctx context.Context, p *chronicle.AppendParams) (chroni
 	err := b.write(ctx, true, func(w *conn) (bool, error) {
 		var err error
 		res, err = b.appendTx(w, p)
-		return len(res.Positions) > 0, err
+		return res.Written > 0, err
 	})
 	return res, err
 }
@@ -75,12 +75,15 @@ func (b *Backend) appendTx(w *conn, p *chronicle.AppendParams) (chronicle.Append
 	if _, err := w.row(sqlStreamVersion, []*int64{&cur}, p.Stream); err != nil {
 		return chronicle.AppendResult{}, fmt.Errorf("read version: %w", err)
 	}
-	events, err := b.dropExisting(w, p.Stream, p.Events)
+	// positions[i] is set here for the events already in the stream, and
+	// below for the others.
+	positions := make([]chronicle.Position, len(p.Events))
+	events, err := b.dropExisting(w, p.Stream, p.Events, positions)
 	if err != nil {
 		return chronicle.AppendResult{}, err
 	}
 	if len(events) == 0 {
-		return chronicle.AppendResult{Version: cur}, nil
+		return chronicle.AppendResult{Version: cur, Positions: positions}, nil
 	}
 	if err := p.Expect.Check(p.Stream, cur); err != nil {
 		return chronicle.AppendResult{}, err
@@ -89,7 +92,6 @@ func (b *Backend) appendTx(w *conn, p *chronicle.AppendParams) (chronicle.Append
 	if _, err := w.row(sqlHead, []*int64{&head}); err != nil {
 		return chronicle.AppendResult{}, fmt.Errorf("read head: %w", err)
 	}
-	positions := make([]chronicle.Position, len(events))
 	for start := 0; start < len(events); start += rowsPerInsert {
 		chunk := events[start:min(start+rowsPerInsert, len(events))]
 		st, err := w.prep(b.sql.insertFor(len(chunk)))
@@ -100,7 +102,6 @@ func (b *Backend) appendTx(w *conn, p *chronicle.AppendParams) (chronicle.Append
 			e := &chunk[i]
 			n := start + i
 			pos := head + int64(n) + 1
-			positions[n] = chronicle.At(uint64(pos))
 			k := i * 9
 			err = bindEvent(st, k, pos, p.Stream, cur+int64(n)+1, e)
 			if err != nil {
@@ -120,7 +121,15 @@ func (b *Backend) appendTx(w *conn, p *chronicle.AppendParams) (chronicle.Append
 	if err := w.exec(sqlUpsertStream, p.Stream, version, first, last); err != nil {
 		return chronicle.AppendResult{}, fmt.Errorf("update stream: %w", err)
 	}
-	return chronicle.AppendResult{Version: version, Positions: positions}, nil
+	// The events written fill the positions not found, in order.
+	next := uint64(head)
+	for i := range positions {
+		if positions[i].IsZero() {
+			next++
+			positions[i] = chronicle.At(next)
+		}
+	}
+	return chronicle.AppendResult{Version: version, Positions: positions, Written: len(events)}, nil
 }
 
 func bindEvent(st dbStmt, k int, pos int64, stream string, version int64, e *chronicle.PreparedEvent) error {
@@ -158,8 +167,11 @@ func bindMeta(st dbStmt, i int, m []byte) error {
 	return st.BindRawText(i, m)
 }
 
-// dropExisting removes the events whose keyed IDs are already in stream.
-func (b *Backend) dropExisting(w *conn, stream string, events []chronicle.PreparedEvent) ([]chronicle.PreparedEvent, error) {
+// dropExisting removes the events whose keyed IDs are already in stream,
+// and sets found[i] to the stored position of each events[i] it removes
+// (leaving the others zero). The look-up that finds them reads their
+// positions too, from the idempotency index.
+func (b *Backend) dropExisting(w *conn, stream string, events []chronicle.PreparedEvent, found []chronicle.Position) ([]chronicle.PreparedEvent, error) {
 	keys := make([]string, 0, len(events))
 	for i := range events {
 		if events[i].Keyed {
@@ -169,7 +181,7 @@ func (b *Backend) dropExisting(w *conn, stream string, events []chronicle.Prepar
 	if len(keys) == 0 {
 		return events, nil
 	}
-	var found map[string]struct{}
+	var stored map[string]chronicle.Position // keyed ID -> position
 	for start := 0; start < len(keys); start += keysPerLookup {
 		chunk := keys[start:min(start+keysPerLookup, len(keys))]
 		st, err := w.prep(b.sql.lookupFor(len(chunk)))
@@ -187,10 +199,10 @@ func (b *Backend) dropExisting(w *conn, stream string, events []chronicle.Prepar
 			}
 		}
 		for st.Step() {
-			if found == nil {
-				found = make(map[string]struct{})
+			if stored == nil {
+				stored = make(map[string]chronicle.Position)
 			}
-			found[st.ColumnText(0)] = struct{}{}
+			stored[st.ColumnText(0)] = chronicle.At(uint64(st.ColumnInt64(1)))
 		}
 		err = st.Err()
 		done(st)
@@ -198,12 +210,13 @@ func (b *Backend) dropExisting(w *conn, stream string, events []chronicle.Prepar
 			return nil, fmt.Errorf("look up event IDs: %w", err)
 		}
 	}
-	if len(found) == 0 {
+	if len(stored) == 0 {
 		return events, nil
 	}
-	kept := make([]chronicle.PreparedEvent, 0, len(events)-len(found))
-	for _, e := range events {
-		if _, dup := found[e.ID]; dup && e.Keyed {
+	kept := make([]chronicle.PreparedEvent, 0, len(events)-len(stored))
+	for i, e := range events {
+		if pos, dup := stored[e.ID]; dup && e.Keyed {
+			found[i] = pos
 			continue
 		}
 		kept = append(kept, e)

@@ -19,6 +19,15 @@ import (
 type dbConn interface {
 	// Prepare compiles one persistent statement.
 	Prepare(query string) (dbStmt, error)
+	// PrepareOne compiles the first statement of query for a single use
+	// (not persistent, stepped one row at a time) and returns the text
+	// after it. st and err are both nil when query holds no statement.
+	PrepareOne(query string) (st dbStmt, tail string, err error)
+	// Changes is the number of rows that the most recent INSERT, UPDATE or
+	// DELETE changed.
+	Changes() int64
+	// LastInsertRowID is the rowid of the most recent successful INSERT.
+	LastInsertRowID() int64
 	// Exec runs one or more statements that return no rows.
 	Exec(sql string) error
 	// SetInterrupt makes running and later calls fail with an interrupt
@@ -35,8 +44,12 @@ type dbConn interface {
 
 // dbStmt is one prepared statement. The []byte that ColumnRawText and
 // ColumnRawBlob return are valid until the next Step, Reset or Close;
-// ColumnBlob appends the column to buf.
+// ColumnBlob appends the column to buf. ColumnType is the type of a column
+// of the current row.
 type dbStmt interface {
+	BindCount() int
+	BindIndex(name string) int
+	BindName(param int) string
 	BindNull(param int) error
 	BindInt64(param int, value int64) error
 	BindFloat(param int, value float64) error
@@ -49,7 +62,12 @@ type dbStmt interface {
 	Err() error
 	Exec() error
 
+	ColumnCount() int
+	ColumnName(col int) string
+	ColumnDeclType(col int) string
+	ColumnType(col int) sqlite3.Datatype
 	ColumnInt64(col int) int64
+	ColumnFloat(col int) float64
 	ColumnText(col int) string
 	ColumnRawText(col int) []byte
 	ColumnRawBlob(col int) []byte
@@ -150,6 +168,14 @@ func (c wasmConn) Prepare(query string) (dbStmt, error) {
 		return nil, err
 	}
 	return st, nil
+}
+
+func (c wasmConn) PrepareOne(query string) (dbStmt, string, error) {
+	st, tail, err := c.PrepareFlags(query, 0)
+	if st == nil {
+		return nil, tail, err
+	}
+	return st, tail, err
 }
 
 func (c wasmConn) SetInterrupt(ctx context.Context) { c.Conn.SetInterrupt(ctx) }

@@ -2,53 +2,30 @@
 
 package sqlite
 
-// The native engine calls SQLite's C API directly. The library itself is the
-// amalgamation that github.com/mattn/go-sqlite3 compiles (or, with that
-// module's libsqlite3 build tag, the system's libsqlite3); this file only
-// declares the functions it uses.
+// The native engine calls SQLite's C API directly, on the system's SQLite
+// library (libsqlite3, found by the linker: on Debian and Ubuntu, the
+// libsqlite3-dev package provides it and its header).
 //
 // Each call into C costs far more than a call in Go, so the hot paths cross
 // once per row: Bind* only records the value (text and blobs are copied into
 // a C buffer the statement owns), and Step binds everything that changed,
 // steps, and fills an array with every column of the row in one call. No Go
-// pointer is ever passed to C.
+// pointer is ever passed to C. Waits for another connection's lock use a
+// busy handler of the engine's own (chr_busy) that, like the pure-Go
+// engine's, retries often and gives up when the connection is interrupted.
 
 /*
+#cgo LDFLAGS: -lsqlite3
+
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
+#include <sqlite3.h>
 
-typedef struct sqlite3 sqlite3;
-typedef struct sqlite3_stmt sqlite3_stmt;
-
-int sqlite3_open_v2(const char *filename, sqlite3 **db, int flags, const char *vfs);
-int sqlite3_close_v2(sqlite3 *db);
-int sqlite3_extended_result_codes(sqlite3 *db, int onoff);
-int sqlite3_busy_timeout(sqlite3 *db, int ms);
-int sqlite3_get_autocommit(sqlite3 *db);
-void sqlite3_interrupt(sqlite3 *db);
-int sqlite3_db_config(sqlite3 *db, int op, ...);
-const char *sqlite3_errmsg(sqlite3 *db);
-int sqlite3_system_errno(sqlite3 *db);
-const char *sqlite3_errstr(int rc);
-int sqlite3_exec(sqlite3 *db, const char *sql, int (*cb)(void *, int, char **, char **), void *arg, char **errmsg);
-int sqlite3_prepare_v3(sqlite3 *db, const char *sql, int n, unsigned int flags, sqlite3_stmt **stmt, const char **tail);
-int sqlite3_finalize(sqlite3_stmt *stmt);
-int sqlite3_reset(sqlite3_stmt *stmt);
-int sqlite3_step(sqlite3_stmt *stmt);
-int sqlite3_bind_parameter_count(sqlite3_stmt *stmt);
-int sqlite3_column_count(sqlite3_stmt *stmt);
-int sqlite3_stmt_readonly(sqlite3_stmt *stmt);
-int sqlite3_bind_null(sqlite3_stmt *stmt, int i);
-int sqlite3_bind_int64(sqlite3_stmt *stmt, int i, int64_t v);
-int sqlite3_bind_double(sqlite3_stmt *stmt, int i, double v);
-int sqlite3_bind_text(sqlite3_stmt *stmt, int i, const char *v, int n, void (*destructor)(void *));
-int sqlite3_bind_blob(sqlite3_stmt *stmt, int i, const void *v, int n, void (*destructor)(void *));
-int sqlite3_column_type(sqlite3_stmt *stmt, int i);
-int64_t sqlite3_column_int64(sqlite3_stmt *stmt, int i);
-const unsigned char *sqlite3_column_text(sqlite3_stmt *stmt, int i);
-const void *sqlite3_column_blob(sqlite3_stmt *stmt, int i);
-int sqlite3_column_bytes(sqlite3_stmt *stmt, int i);
+#if SQLITE_VERSION_NUMBER < 3037000
+#error "the chronicle_cgo build needs SQLite 3.37 or later (sqlite3_changes64)"
+#endif
 
 // chr_arg is one bound parameter: typ is 0 for NULL, 1 for an integer, 2 for
 // a float, 3 for text and 4 for a blob; text and blobs are n bytes at offset
@@ -57,7 +34,7 @@ typedef struct { int typ; int n; int64_t i; double f; int64_t off; } chr_arg;
 
 // chr_col is one column of a fetched row: an integer (also for NULL and
 // floats, converted), or n bytes of text or blob at offset off of the
-// statement's row arena.
+// statement's row arena. For a float, off holds the bits of its value.
 typedef struct { int typ; int n; int64_t i; int64_t off; } chr_col;
 
 // chr_fetch binds the n arguments (when n >= 0), then steps up to max rows,
@@ -108,6 +85,10 @@ static int chr_fetch(sqlite3_stmt *s, const chr_arg *a, int n, const char *buf,
 				used += len;
 			} else {
 				c->i = sqlite3_column_int64(s, k);
+				if (c->typ == 2) {
+					double f = sqlite3_column_double(s, k);
+					memcpy(&c->off, &f, sizeof f);
+				}
 			}
 		}
 		rows_got++;
@@ -115,6 +96,45 @@ static int chr_fetch(sqlite3_stmt *s, const chr_arg *a, int n, const char *buf,
 	}
 	*got = rows_got;
 	return rc;
+}
+
+// chr_busy is a connection's busy handler: it retries for timeout_ns after
+// the first SQLITE_BUSY, every 0.1 ms at first and every ms after 2 ms, so
+// that a waiter takes a lock that another connection releases between short
+// transactions (SQLite's own handler sleeps up to 100 ms between tries and
+// can starve). It gives up at once when the connection is interrupted.
+typedef struct { int64_t timeout_ns; int64_t start_ns; int stop; } chr_busy;
+
+static int64_t chr_now(void) {
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+static int chr_busy_wait(void *arg, int count) {
+	chr_busy *b = arg;
+	if (b->timeout_ns <= 0 || __atomic_load_n(&b->stop, __ATOMIC_ACQUIRE)) return 0;
+	int64_t now = chr_now();
+	if (count == 0) b->start_ns = now;
+	else if (now - b->start_ns >= b->timeout_ns) return 0;
+	struct timespec d = {0, count < 20 ? 100000 : 1000000};
+	nanosleep(&d, 0);
+	return 1;
+}
+
+static int chr_busy_handler(sqlite3 *db, chr_busy *b) {
+	return sqlite3_busy_handler(db, chr_busy_wait, b);
+}
+
+// chr_interrupt stops a busy wait and interrupts the connection's
+// statement; chr_uninterrupt lets busy waits run again.
+static void chr_interrupt(sqlite3 *db, chr_busy *b) {
+	if (b) __atomic_store_n(&b->stop, 1, __ATOMIC_RELEASE);
+	sqlite3_interrupt(db);
+}
+
+static void chr_uninterrupt(chr_busy *b) {
+	if (b) __atomic_store_n(&b->stop, 0, __ATOMIC_RELEASE);
 }
 
 static int chr_exec(sqlite3 *db, const char *sql) {
@@ -135,7 +155,7 @@ import (
 	"time"
 	"unsafe"
 
-	_ "github.com/mattn/go-sqlite3" // compiles and links SQLite itself
+	"github.com/ncruces/go-sqlite3"
 )
 
 // fileEngine is the engine for stores in files: with the chronicle_cgo build
@@ -161,6 +181,7 @@ const (
 	cInterruptCode  = 9
 	cTooBig         = 18
 	cRange          = 25
+	cColumnFloat    = 2
 	cColumnText     = 3
 	cColumnBlob     = 4
 	cColumnNull     = 5
@@ -195,12 +216,19 @@ func (cEngine) open(uri string, mode openMode) (dbConn, error) {
 		return nil, err
 	}
 	C.sqlite3_extended_result_codes(db, 1)
-	return &cConn{db: db}, nil
+	busy := (*C.chr_busy)(C.calloc(1, C.size_t(unsafe.Sizeof(C.chr_busy{}))))
+	if busy == nil {
+		C.sqlite3_close_v2(db)
+		return nil, &cError{code: cNoMem, msg: "out of memory"}
+	}
+	C.chr_busy_handler(db, busy) // with no timeout until BusyTimeout
+	return &cConn{db: db, busy: busy}, nil
 }
 
 // cConn is a native connection.
 type cConn struct {
 	db    *C.sqlite3
+	busy  *C.chr_busy     // C memory: the busy handler's state
 	ictx  context.Context // the interrupting context; nil when none
 	stop  func() bool     // unregisters the interrupt
 	fired chan struct{}   // closed once the interrupt has run
@@ -222,7 +250,8 @@ func (c *cConn) interrupted() error {
 func (c *cConn) SetInterrupt(ctx context.Context) {
 	if c.stop != nil {
 		if !c.stop() {
-			<-c.fired // sqlite3_interrupt is running or ran: let it finish
+			<-c.fired // the interrupt is running or ran: let it finish
+			C.chr_uninterrupt(c.busy)
 		}
 		c.stop, c.fired = nil, nil
 	}
@@ -232,10 +261,10 @@ func (c *cConn) SetInterrupt(ctx context.Context) {
 	}
 	c.ictx = ctx
 	fired := make(chan struct{})
-	db := c.db
+	db, busy := c.db, c.busy
 	c.fired = fired
 	c.stop = context.AfterFunc(ctx, func() {
-		C.sqlite3_interrupt(db)
+		C.chr_interrupt(db, busy)
 		close(fired)
 	})
 }
@@ -265,10 +294,12 @@ func (c *cConn) NoCheckpointOnClose(on bool) error {
 	return nil
 }
 
+// BusyTimeout sets how long the busy handler retries (see chr_busy).
 func (c *cConn) BusyTimeout(d time.Duration) error {
-	if rc := C.sqlite3_busy_timeout(c.db, C.int(d.Milliseconds())); rc != 0 {
-		return c.error(rc)
+	if c.db == nil {
+		return &cError{code: 21, msg: "connection closed"}
 	}
+	c.busy.timeout_ns = C.int64_t(d.Nanoseconds())
 	return nil
 }
 
@@ -277,34 +308,82 @@ func (c *cConn) Close() error {
 	if c.db == nil {
 		return nil
 	}
+	// A statement left unfinalized keeps the connection alive after
+	// sqlite3_close_v2, and may still wait on the busy handler's state.
+	keep := C.sqlite3_next_stmt(c.db, nil) != nil
 	rc := C.sqlite3_close_v2(c.db)
 	if rc != 0 {
 		return c.error(rc)
 	}
 	c.db = nil
+	if !keep {
+		C.free(unsafe.Pointer(c.busy))
+	}
+	c.busy = nil
 	return nil
 }
 
+func (c *cConn) Changes() int64 {
+	if c.db == nil {
+		return 0
+	}
+	return int64(C.sqlite3_changes64(c.db))
+}
+
+func (c *cConn) LastInsertRowID() int64 {
+	if c.db == nil {
+		return 0
+	}
+	return int64(C.sqlite3_last_insert_rowid(c.db))
+}
+
 func (c *cConn) Prepare(query string) (dbStmt, error) {
-	if err := c.interrupted(); err != nil {
+	st, _, err := c.prepare(query, cPreparePersist, true)
+	if err != nil {
 		return nil, err
+	}
+	if st == nil { // only whitespace or comments
+		return nil, &cError{code: 21, msg: "empty statement"}
+	}
+	return st, nil
+}
+
+func (c *cConn) PrepareOne(query string) (dbStmt, string, error) {
+	st, tail, err := c.prepare(query, 0, false)
+	if st == nil {
+		return nil, tail, err
+	}
+	return st, tail, err
+}
+
+// prepare compiles the first statement of query and returns the text after
+// it; st is nil when query holds no statement. With readAhead, a statement
+// that only reads fetches fetchRows rows per call into C; otherwise every
+// Step fetches one row.
+func (c *cConn) prepare(query string, flags C.uint, readAhead bool) (st *cStmt, tail string, err error) {
+	if err := c.interrupted(); err != nil {
+		return nil, "", err
 	}
 	cq := C.CString(query)
 	defer C.free(unsafe.Pointer(cq))
 	var s *C.sqlite3_stmt
-	if rc := C.sqlite3_prepare_v3(c.db, cq, -1, cPreparePersist, &s, nil); rc != 0 {
-		return nil, c.error(rc)
+	var ctail *C.char
+	if rc := C.sqlite3_prepare_v3(c.db, cq, -1, flags, &s, &ctail); rc != 0 {
+		return nil, "", c.error(rc)
 	}
-	if s == nil { // only whitespace or comments
-		return nil, &cError{code: 21, msg: "empty statement"}
+	if ctail != nil {
+		tail = query[min(uintptr(unsafe.Pointer(ctail))-uintptr(unsafe.Pointer(cq)), uintptr(len(query))):]
 	}
-	st := &cStmt{c: c, s: s, dirty: true, ncol: int(C.sqlite3_column_count(s)), batch: 1, cur: -1}
-	if st.ncol > 0 && C.sqlite3_stmt_readonly(s) != 0 {
+	if s == nil {
+		return nil, tail, nil
+	}
+	st = &cStmt{c: c, s: s, dirty: true, ncol: int(C.sqlite3_column_count(s)), batch: 1, cur: -1}
+	if readAhead && st.ncol > 0 && C.sqlite3_stmt_readonly(s) != 0 {
 		st.batch = fetchRows // reading ahead cannot change anything
 	}
-	oom := func() (dbStmt, error) {
+	oom := func() (*cStmt, string, error) {
 		_ = st.Close()
-		return nil, &cError{code: cNoMem, msg: "out of memory"}
+		return nil, "", &cError{code: cNoMem, msg: "out of memory"}
 	}
 	if n := int(C.sqlite3_bind_parameter_count(s)); n > 0 {
 		if st.argp = (*C.chr_arg)(C.calloc(C.size_t(n), C.size_t(unsafe.Sizeof(C.chr_arg{})))); st.argp == nil {
@@ -321,9 +400,9 @@ func (c *cConn) Prepare(query string) (dbStmt, error) {
 	}
 	if err := st.grow(256); err != nil {
 		_ = st.Close()
-		return nil, err
+		return nil, "", err
 	}
-	return st, nil
+	return st, tail, nil
 }
 
 // cStmt is a native prepared statement. A read-only statement reads up to
@@ -472,6 +551,63 @@ func (s *cStmt) Step() bool {
 }
 
 func (s *cStmt) Err() error { return s.err }
+
+func (s *cStmt) BindCount() int { return len(s.args) }
+
+func (s *cStmt) BindIndex(name string) int {
+	if s.s == nil {
+		return 0
+	}
+	cn := C.CString(name)
+	defer C.free(unsafe.Pointer(cn))
+	return int(C.sqlite3_bind_parameter_index(s.s, cn))
+}
+
+func (s *cStmt) BindName(param int) string {
+	if s.s == nil {
+		return ""
+	}
+	return C.GoString(C.sqlite3_bind_parameter_name(s.s, C.int(param)))
+}
+
+func (s *cStmt) ColumnCount() int { return s.ncol }
+
+func (s *cStmt) ColumnName(col int) string {
+	if s.s == nil {
+		return ""
+	}
+	return C.GoString(C.sqlite3_column_name(s.s, C.int(col)))
+}
+
+func (s *cStmt) ColumnDeclType(col int) string {
+	if s.s == nil {
+		return ""
+	}
+	return C.GoString(C.sqlite3_column_decltype(s.s, C.int(col)))
+}
+
+// ColumnType is the type of the column in the current row.
+func (s *cStmt) ColumnType(col int) sqlite3.Datatype {
+	c := s.col(col)
+	if c == nil {
+		return sqlite3.NULL
+	}
+	return sqlite3.Datatype(c.typ)
+}
+
+func (s *cStmt) ColumnFloat(col int) float64 {
+	c := s.col(col)
+	switch {
+	case c == nil:
+		return 0
+	case c.typ == cColumnFloat:
+		return math.Float64frombits(uint64(c.off))
+	case c.typ == cColumnText || c.typ == cColumnBlob:
+		f, _ := strconv.ParseFloat(string(s.ColumnRawText(col)), 64)
+		return f
+	}
+	return float64(c.i)
+}
 
 func (s *cStmt) Exec() error {
 	for s.Step() {

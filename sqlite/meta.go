@@ -13,7 +13,7 @@ func (b *Backend) StreamInfo(ctx context.Context, stream string) (chronicle.Stre
 	info := chronicle.StreamInfo{Stream: stream}
 	err := b.withReader(ctx, func(c *conn) error {
 		var version, first, last int64
-		ok, err := c.row("SELECT version, first_ts, last_ts FROM streams WHERE name = ?",
+		ok, err := c.row("SELECT version, first_ts, last_ts FROM chronicle_streams WHERE name = ?",
 			[]*int64{&version, &first, &last}, stream)
 		if err != nil || !ok {
 			return err
@@ -36,7 +36,7 @@ func (b *Backend) Stats(ctx context.Context) (chronicle.Stats, error) {
 		}
 		defer func() { _ = c.exec("COMMIT") }()
 		var head int64
-		if _, err := c.row("SELECT coalesce(sum(version), 0), count(*) FROM streams", []*int64{&st.Events, &st.Streams}); err != nil {
+		if _, err := c.row("SELECT coalesce(sum(version), 0), count(*) FROM chronicle_streams", []*int64{&st.Events, &st.Streams}); err != nil {
 			return err
 		}
 		if _, err := c.row(sqlHead, []*int64{&head}); err != nil {
@@ -69,7 +69,7 @@ func (b *Backend) Head(ctx context.Context) (chronicle.Position, error) {
 
 // ListStreams implements [chronicle.Backend.ListStreams].
 func (b *Backend) ListStreams(ctx context.Context, p *chronicle.ListStreamsParams) ([]chronicle.StreamInfo, error) {
-	q := "SELECT name, version, first_ts, last_ts FROM streams WHERE name > ?"
+	q := "SELECT name, version, first_ts, last_ts FROM chronicle_streams WHERE name > ?"
 	args := []any{p.After}
 	if p.Prefix != "" {
 		q += " AND name >= ? AND name < ?"
@@ -129,9 +129,9 @@ func (b *Backend) SaveSnapshot(ctx context.Context, s *chronicle.Snapshot) error
 			}
 			return false, fmt.Errorf("%w: %s", chronicle.ErrVersionNotReached, what)
 		}
-		err = w.exec("INSERT INTO snapshots (stream, name, version, position, state, ts) VALUES (?, ?, ?, ?, ?, ?) "+
+		err = w.exec("INSERT INTO chronicle_snapshots (stream, name, version, position, state, ts) VALUES (?, ?, ?, ?, ?, ?) "+
 			"ON CONFLICT (stream, name) DO UPDATE SET version = excluded.version, position = excluded.position, "+
-			"state = excluded.state, ts = excluded.ts WHERE excluded.version >= snapshots.version",
+			"state = excluded.state, ts = excluded.ts WHERE excluded.version >= chronicle_snapshots.version",
 			s.Stream, s.Name, version, pos, s.State, s.Time.UnixNano())
 		return err == nil, err
 	})
@@ -142,7 +142,7 @@ func (b *Backend) LoadSnapshot(ctx context.Context, stream, name string) (chroni
 	var snap chronicle.Snapshot
 	var found bool
 	err := b.withReader(ctx, func(c *conn) error {
-		st, err := c.prep("SELECT version, position, state, ts FROM snapshots WHERE stream = ? AND name = ?")
+		st, err := c.prep("SELECT version, position, state, ts FROM chronicle_snapshots WHERE stream = ? AND name = ?")
 		if err != nil {
 			return err
 		}

@@ -31,10 +31,33 @@
 //
 // # Schema
 //
-// The schema is versioned with SQLite's application_id and user_version and
-// migrated on Open from migrations embedded in the package. A file that is
-// not a Chronicle store, or was written by a newer schema, fails to open with
-// chronicle.ErrIncompatible and is left untouched.
+// Chronicle owns these names in a SQLite file, and no others:
+//
+//   - every table and index whose name starts with chronicle_
+//     (chronicle_events, chronicle_streams, chronicle_snapshots, their
+//     indexes, and any table a later version adds);
+//   - PRAGMA application_id, which marks the file as a Chronicle store
+//     ([ApplicationID]);
+//   - PRAGMA user_version, the version of Chronicle's schema
+//     ([SchemaVersion]).
+//
+// An application may keep its own tables in the same file under any other
+// name, for example read models that a projection updates in the
+// transaction that saves its checkpoint, and may create them before or
+// after the store: Open creates the store beside tables already in a file
+// whose application_id and user_version are both 0 and that holds no name
+// starting with chronicle_. An application that shares the file must not
+// use user_version for its own migrations (keep its schema version in a
+// table of its own). Open switches the file to WAL mode.
+//
+// The schema is migrated on Open, in one transaction, from migrations
+// embedded in the package; files written before schema 2 named the tables
+// and indexes without the prefix and are renamed then. A file that cannot
+// be a Chronicle store (another application_id; a user_version that
+// another tool set while application_id is 0; a name starting with
+// chronicle_ in a file that is not yet a store) or that was written by a
+// newer schema fails to open with chronicle.ErrIncompatible and is left
+// untouched.
 //
 // # Engines
 //
@@ -42,13 +65,15 @@
 // compiled to Go), used through its direct API, so the package builds with
 // nothing but Go. Built with the chronicle_cgo tag and cgo enabled, stores in
 // files run on native SQLite instead, which writes and replays faster (see
-// BENCHMARKS.md): the amalgamation that github.com/mattn/go-sqlite3 compiles
-// (that import also registers its database/sql driver), or the system's
-// libsqlite3 when its libsqlite3 tag is given too. In-memory stores keep the
-// pure-Go engine in every build. Both engines pass the same conformance suite,
-// write the same file format and share one file across processes; within one
-// process, use a file through one engine only. [Engine] and [LibVersion] tell
-// what a build runs on.
+// BENCHMARKS.md): the system's SQLite library (libsqlite3, 3.37 or later),
+// called directly. Such a build needs gcc and SQLite's header and library
+// (on Debian and Ubuntu: apt-get install libsqlite3-dev). In-memory
+// stores keep the pure-Go engine in every build. Both engines pass the same
+// conformance suite, write the same file format and share one file across
+// processes; within one process, use a file through one engine only, which
+// [Backend.DB] does. No build registers a database/sql driver name, so a
+// program may import any SQLite driver beside this package. [Engine] and
+// [LibVersion] tell what a build runs on.
 //
 //	go build -tags chronicle_cgo ./...
 package sqlite
@@ -56,6 +81,7 @@ package sqlite
 import (
 	"context"
 	"crypto/rand"
+	"database/sql"
 	"embed"
 	"errors"
 	"fmt"
@@ -107,6 +133,11 @@ type Backend struct {
 	nreader int
 
 	notifier *conn // nil in memory: no other process can write there
+
+	uri      string     // the database's read-write URI, for DB's connections
+	dbMu     sync.Mutex // guards db and dbClosed
+	db       *sql.DB    // DB's handle, once asked for
+	dbClosed bool       // Close has run: DB's handle is closed
 }
 
 var _ chronicle.Backend = (*Backend)(nil)
@@ -164,6 +195,7 @@ func (b *Backend) open(ctx context.Context, file string) error {
 		u.RawQuery = "mode=ro"
 		roURI = u.String()
 	}
+	b.uri = rwURI
 
 	w, err := b.connect(ctx, rwURI, openReadWrite)
 	if err != nil {
@@ -296,7 +328,14 @@ type migration struct {
 	version int
 	name    string
 	sql     string
+	// upgradeOnly marks a migration that only brings files of an earlier
+	// schema up to date: a new file gets its result from the migrations
+	// before it and skips it.
+	upgradeOnly bool
 }
+
+// upgradeOnlyLine, as a migration's first line, marks it upgrade only.
+const upgradeOnlyLine = "-- upgrade only\n"
 
 func migrations() ([]migration, error) {
 	entries, err := fs.ReadDir(migrationFS, "migrations")
@@ -314,7 +353,8 @@ func migrations() ([]migration, error) {
 		if err != nil {
 			return nil, err
 		}
-		ms = append(ms, migration{version: v, name: e.Name(), sql: string(body)})
+		ms = append(ms, migration{version: v, name: e.Name(), sql: string(body),
+			upgradeOnly: strings.HasPrefix(string(body), upgradeOnlyLine)})
 	}
 	sort.Slice(ms, func(i, j int) bool { return ms[i].version < ms[j].version })
 	for i, m := range ms {
@@ -332,19 +372,26 @@ func SchemaVersion() int {
 	return len(ms)
 }
 
-// checkAndMigrate refuses files that are not Chronicle stores or are newer
-// than this package, before changing anything in them; then it switches the
-// file to WAL and applies missing migrations in one transaction.
+// prefix starts the name of every table and index Chronicle keeps in a
+// SQLite file. An application may keep its own tables in the same file
+// under any other name.
+const prefix = "chronicle_"
+
+// checkAndMigrate refuses files that are not Chronicle stores and cannot
+// become one, or are newer than this package, before changing anything in
+// them; then it switches the file to WAL and applies missing migrations in
+// one transaction. A file that holds only an application's own tables
+// (application_id and user_version both 0) becomes a store beside them.
 func (b *Backend) checkAndMigrate(ctx context.Context, w *conn) error {
 	ms, err := migrations()
 	if err != nil {
 		return err
 	}
-	appID, userVersion, objects, err := b.identify(w)
+	f, err := b.identify(w)
 	if err != nil {
 		return err
 	}
-	if err := compatible(appID, userVersion, objects, len(ms)); err != nil {
+	if err := compatible(f, len(ms)); err != nil {
 		return err
 	}
 
@@ -369,19 +416,24 @@ func (b *Backend) checkAndMigrate(ctx context.Context, w *conn) error {
 	}()
 	// Another process may have migrated meanwhile: look again inside the
 	// write transaction.
-	appID, userVersion, objects, err = b.identify(w)
-	if err != nil {
+	if f, err = b.identify(w); err != nil {
 		return err
 	}
-	if err := compatible(appID, userVersion, objects, len(ms)); err != nil {
+	if err := compatible(f, len(ms)); err != nil {
 		return err
 	}
-	for _, m := range ms[userVersion:] {
+	if f.userVersion == 0 && f.objects > 0 {
+		b.log.Info("chronicle sqlite store created beside the tables already in the file", "path", b.path)
+	}
+	for _, m := range ms[f.userVersion:] {
+		if f.userVersion == 0 && m.upgradeOnly {
+			continue // a new store has this migration's result already
+		}
 		if err := w.c.Exec(m.sql); err != nil {
 			return fmt.Errorf("sqlite: migration %s: %w", m.name, err)
 		}
 		level := slog.LevelDebug // creating a new store is routine
-		if userVersion > 0 {
+		if f.userVersion > 0 {
 			level = slog.LevelInfo // upgrading an existing one is worth a line
 		}
 		b.log.Log(ctx, level, "chronicle sqlite schema migrated", "path", b.path, "migration", m.name)
@@ -396,34 +448,74 @@ func (b *Backend) checkAndMigrate(ctx context.Context, w *conn) error {
 	return nil
 }
 
-func (b *Backend) identify(w *conn) (appID, userVersion, objects int64, err error) {
-	if _, err = w.row("PRAGMA application_id", []*int64{&appID}); err == nil {
-		if _, err = w.row("PRAGMA user_version", []*int64{&userVersion}); err == nil {
-			_, err = w.row("SELECT count(*) FROM sqlite_schema", []*int64{&objects})
-		}
-	}
-	if err != nil {
-		return 0, 0, 0, fmt.Errorf("sqlite: %s: read schema: %w", b.path, interpret(context.Background(), err))
-	}
-	return appID, userVersion, objects, nil
+// fileState is what checkAndMigrate reads from a file before it changes it.
+type fileState struct {
+	appID, userVersion int64  // PRAGMA application_id and user_version
+	objects            int64  // tables, indexes, views and triggers in it
+	reserved           string // the first of them named with prefix, or ""
 }
 
-func compatible(appID, userVersion, objects int64, latest int) error {
+// sqlReserved finds an object named with prefix. LIKE ignores ASCII case,
+// as SQLite does for names.
+const sqlReserved = `SELECT name FROM sqlite_schema WHERE name LIKE 'chronicle\_%' ESCAPE '\' ORDER BY name LIMIT 1`
+
+func (b *Backend) identify(w *conn) (fileState, error) {
+	var f fileState
+	_, err := w.row("PRAGMA application_id", []*int64{&f.appID})
+	if err == nil {
+		_, err = w.row("PRAGMA user_version", []*int64{&f.userVersion})
+	}
+	if err == nil {
+		_, err = w.row("SELECT count(*) FROM sqlite_schema", []*int64{&f.objects})
+	}
+	if err == nil {
+		f.reserved, err = reservedName(w)
+	}
+	if err != nil {
+		return fileState{}, fmt.Errorf("sqlite: %s: read schema: %w", b.path, interpret(context.Background(), err))
+	}
+	return f, nil
+}
+
+func reservedName(w *conn) (string, error) {
+	st, err := w.prep(sqlReserved)
+	if err != nil {
+		return "", err
+	}
+	defer done(st)
+	if !st.Step() {
+		return "", st.Err()
+	}
+	return st.ColumnText(0), nil
+}
+
+// compatible tells whether a file in state f can be opened as a store of
+// schema version latest: an empty file or one that holds only an
+// application's own tables (application_id and user_version 0, no name with
+// prefix), or a Chronicle store not newer than latest.
+func compatible(f fileState, latest int) error {
 	switch {
-	case appID == 0 && userVersion == 0 && objects == 0:
-		return nil // a new, empty database
-	case appID != ApplicationID || userVersion < 0:
+	case f.appID != 0 && f.appID != ApplicationID:
 		return fmt.Errorf("sqlite: %w: not a Chronicle database (application_id %#x, user_version %d)",
-			chronicle.ErrIncompatible, appID, userVersion)
-	case userVersion > int64(latest):
+			chronicle.ErrIncompatible, f.appID, f.userVersion)
+	case f.appID == 0 && f.userVersion != 0:
+		return fmt.Errorf("sqlite: %w: not a Chronicle database: user_version is %d, so another tool keeps its "+
+			"schema version there, and Chronicle needs user_version for its own", chronicle.ErrIncompatible, f.userVersion)
+	case f.userVersion < 0:
+		return fmt.Errorf("sqlite: %w: not a Chronicle database (application_id %#x, user_version %d)",
+			chronicle.ErrIncompatible, f.appID, f.userVersion)
+	case f.userVersion > int64(latest):
 		return fmt.Errorf("sqlite: %w: schema version %d is newer than this version of Chronicle supports (%d)",
-			chronicle.ErrIncompatible, userVersion, latest)
+			chronicle.ErrIncompatible, f.userVersion, latest)
+	case f.userVersion == 0 && f.reserved != "":
+		return fmt.Errorf("sqlite: %w: the file is not a Chronicle store but holds %q: names starting with %q are Chronicle's",
+			chronicle.ErrIncompatible, f.reserved, prefix)
 	}
 	return nil
 }
 
-// Close closes every connection. The Store calls it once no other call is
-// running.
+// Close closes every connection, and [Backend.DB]'s handle after the
+// store's own. The Store calls it once no other call is running.
 func (b *Backend) Close() error {
 	var errs []error
 	if b.stop != nil {
@@ -446,6 +538,7 @@ func (b *Backend) Close() error {
 		errs = append(errs, b.writer.close())
 		b.writer = nil
 	}
+	errs = append(errs, b.closeDB())
 	return errors.Join(errs...)
 }
 

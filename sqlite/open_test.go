@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/chronicle-go/chronicle"
@@ -136,20 +137,30 @@ func rawExec(t *testing.T, path, sql string) {
 func TestRefusesForeignAndNewerFiles(t *testing.T) {
 	dir := t.TempDir()
 	cases := []struct {
-		name  string
-		setup func(t *testing.T, path string)
+		name    string
+		setup   func(t *testing.T, path string)
+		mention string // a part of the error message
 	}{
-		{"other application's database", func(t *testing.T, path string) {
-			rawExec(t, path, "CREATE TABLE users (id INTEGER PRIMARY KEY, name TEXT); INSERT INTO users VALUES (1, 'ann');")
-		}},
 		{"other application id", func(t *testing.T, path string) {
 			rawExec(t, path, "PRAGMA application_id = 1234; CREATE TABLE t (x);")
-		}},
+		}, "application_id 0x4d2"},
+		{"user_version of another tool", func(t *testing.T, path string) {
+			rawExec(t, path, "CREATE TABLE users (id INTEGER PRIMARY KEY, name TEXT); INSERT INTO users VALUES (1, 'ann'); PRAGMA user_version = 3;")
+		}, "user_version is 3"},
+		{"user_version of another tool, no tables", func(t *testing.T, path string) {
+			rawExec(t, path, "PRAGMA user_version = 1")
+		}, "another tool"},
+		{"table named as Chronicle's", func(t *testing.T, path string) {
+			rawExec(t, path, "CREATE TABLE users (id INTEGER PRIMARY KEY); CREATE TABLE chronicle_events (x); INSERT INTO chronicle_events VALUES (1);")
+		}, `"chronicle_events"`},
+		{"index with Chronicle's prefix in other case", func(t *testing.T, path string) {
+			rawExec(t, path, "CREATE TABLE users (id INTEGER PRIMARY KEY, name TEXT); CREATE INDEX Chronicle_Users_Name ON users (name);")
+		}, `"Chronicle_Users_Name"`},
 		{"not a database", func(t *testing.T, path string) {
 			if err := os.WriteFile(path, bytes.Repeat([]byte("this is not a SQLite file\n"), 200), 0o600); err != nil {
 				t.Fatal(err)
 			}
-		}},
+		}, "not a SQLite database"},
 		{"newer schema", func(t *testing.T, path string) {
 			s, err := sqlite.Open(t.Context(), path, nil)
 			if err != nil {
@@ -160,7 +171,7 @@ func TestRefusesForeignAndNewerFiles(t *testing.T) {
 				t.Fatal(err)
 			}
 			rawExec(t, path, "PRAGMA user_version = 99")
-		}},
+		}, "newer"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -174,6 +185,9 @@ func TestRefusesForeignAndNewerFiles(t *testing.T) {
 			}
 			if !errors.Is(err, chronicle.ErrIncompatible) {
 				t.Fatalf("Open error = %v, want ErrIncompatible", err)
+			}
+			if !strings.Contains(err.Error(), tc.mention) {
+				t.Errorf("Open error = %v, want it to mention %s", err, tc.mention)
 			}
 			if after := snapshotFiles(t, path); !slices.Equal(before, after) {
 				t.Fatalf("Open changed the refused file(s)")

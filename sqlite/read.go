@@ -80,7 +80,7 @@ func (b *Backend) ReadAll(ctx context.Context, p *chronicle.ReadAllParams) (chro
 func (b *Backend) readPage(ctx context.Context, where, col string, args []any, from int64, backwards bool,
 	limit int, f chronicle.Filter, short func(c *conn) error) ([]chronicle.Event, error) {
 	var q strings.Builder
-	q.WriteString("SELECT " + eventColumns + " FROM events WHERE " + where)
+	q.WriteString("SELECT " + eventColumns + " FROM chronicle_events WHERE " + where)
 	order := " ORDER BY " + col
 	switch {
 	case !backwards:

@@ -13,7 +13,8 @@ import (
 )
 
 // A foreign WAL-mode database whose writer crashed (db + -wal on disk) is
-// refused and left as it was: Open does not checkpoint its WAL into it.
+// refused and left as it was: Open does not checkpoint its WAL into it. (Its
+// user_version, set by its own tool, is why it is refused.)
 func TestRefusedFileWithWALUntouched(t *testing.T) {
 	dir := t.TempDir()
 	src := filepath.Join(dir, "src.db")
@@ -21,7 +22,7 @@ func TestRefusedFileWithWALUntouched(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := c.Exec("PRAGMA journal_mode=WAL; PRAGMA wal_autocheckpoint=0; CREATE TABLE users(x); INSERT INTO users VALUES (1);"); err != nil {
+	if err := c.Exec("PRAGMA journal_mode=WAL; PRAGMA wal_autocheckpoint=0; CREATE TABLE users(x); INSERT INTO users VALUES (1); PRAGMA user_version = 4;"); err != nil {
 		t.Fatal(err)
 	}
 	// Copy the files while the writer still has them open: a crash image.

@@ -3,4 +3,4 @@
 -- same work. Events carry idempotency keys, so keyed = 1.
 -- @rows 100
 -- @params stream,version,type,data,meta,key,ts
-INSERT OR ROLLBACK INTO events (stream, version, type, data, meta, id, keyed, ts) VALUES {{(?, ?, ?, ?, ?, ?, 1, ?)}}
+INSERT OR ROLLBACK INTO chronicle_events (stream, version, type, data, meta, id, keyed, ts) VALUES {{(?, ?, ?, ?, ?, ?, 1, ?)}}

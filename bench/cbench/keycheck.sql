@@ -3,4 +3,4 @@
 -- @per stream
 -- @rows 100
 -- @params stream,key
-SELECT id FROM events WHERE keyed = 1 AND stream = ? AND id IN ({{?}})
+SELECT id FROM chronicle_events WHERE keyed = 1 AND stream = ? AND id IN ({{?}})

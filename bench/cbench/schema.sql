@@ -7,7 +7,7 @@ PRAGMA cache_size = -16384;
 PRAGMA busy_timeout = 5000;
 PRAGMA temp_store = MEMORY;
 
-CREATE TABLE IF NOT EXISTS events (
+CREATE TABLE IF NOT EXISTS chronicle_events (
     position INTEGER PRIMARY KEY,
     stream   TEXT    NOT NULL,
     version  INTEGER NOT NULL,
@@ -18,9 +18,9 @@ CREATE TABLE IF NOT EXISTS events (
     keyed    INTEGER NOT NULL,
     ts       INTEGER NOT NULL
 );
-CREATE UNIQUE INDEX IF NOT EXISTS events_stream_version ON events (stream, version);
-CREATE UNIQUE INDEX IF NOT EXISTS events_stream_key ON events (stream, id) WHERE keyed = 1;
-CREATE TABLE IF NOT EXISTS streams (
+CREATE UNIQUE INDEX IF NOT EXISTS chronicle_events_stream_version ON chronicle_events (stream, version);
+CREATE UNIQUE INDEX IF NOT EXISTS chronicle_events_stream_key ON chronicle_events (stream, id) WHERE keyed = 1;
+CREATE TABLE IF NOT EXISTS chronicle_streams (
     name     TEXT    PRIMARY KEY,
     version  INTEGER NOT NULL,
     first_ts INTEGER NOT NULL,

@@ -1,5 +1,5 @@
--- The stream's version. Chronicle reads it from its streams table, which
--- cbench does not maintain; max(version) over the unique index is the same
--- one index probe.
+-- The stream's version. Chronicle reads it from its chronicle_streams
+-- table, which cbench does not maintain; max(version) over the unique index
+-- is the same one index probe.
 -- @params stream
-SELECT max(version) FROM events WHERE stream = ?
+SELECT max(version) FROM chronicle_events WHERE stream = ?
