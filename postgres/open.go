@@ -48,6 +48,7 @@ type Backend struct {
 	notify       notifier
 
 	closeOnce sync.Once
+	sqldb     sqlDB // the database/sql handle (DB)
 }
 
 var (
@@ -361,6 +362,7 @@ func (b *Backend) SetCommitHook(wake func()) { b.onCommit = wake }
 // calls it once no other call is running; calling it again does nothing.
 func (b *Backend) Close() error {
 	b.closeOnce.Do(func() {
+		_ = b.closeDB()
 		b.notify.stop()
 		for _, p := range b.owned {
 			p.Close()

@@ -1,0 +1,245 @@
+package projection_test
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/chronicle-go/chronicle"
+	"github.com/chronicle-go/chronicle/postgres"
+	"github.com/chronicle-go/chronicle/projection"
+	"github.com/chronicle-go/chronicle/sqlite"
+)
+
+// Benchmark sizes: the catch-up benchmarks replay benchEvents events spread
+// over benchStreams streams (CHRONICLE_BENCH_EVENTS overrides the number).
+const benchStreams = 1000
+
+func benchEvents() int {
+	if n, err := strconv.Atoi(os.Getenv("CHRONICLE_BENCH_EVENTS")); err == nil && n > 0 {
+		return n
+	}
+	return 1_000_000
+}
+
+// benchEnv opens a store for a benchmark: SQLite in a temporary file, or
+// PostgreSQL in a fresh schema.
+func benchEnv(b *testing.B, backend string) *env {
+	b.Helper()
+	ctx := context.Background()
+	switch backend {
+	case "sqlite":
+		path := filepath.Join(b.TempDir(), "bench.db")
+		s, err := sqlite.Open(ctx, path, nil)
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.Cleanup(func() { _ = s.Close() })
+		db, _ := sqlite.DB(s)
+		return &env{name: backend, store: s, db: db, path: path}
+	default:
+		url := os.Getenv("CHRONICLE_TEST_POSTGRES_URL")
+		if url == "" {
+			b.Skip("CHRONICLE_TEST_POSTGRES_URL is not set")
+		}
+		schema := fmt.Sprintf("bench_%d", time.Now().UnixNano())
+		s, err := postgres.Open(ctx, url, &postgres.Options{Schema: schema, MaxConns: 8})
+		if err != nil {
+			b.Fatal(err)
+		}
+		db, _ := postgres.DB(s)
+		b.Cleanup(func() {
+			_, _ = db.ExecContext(context.Background(), "DROP SCHEMA "+schema+" CASCADE")
+			_ = s.Close()
+		})
+		return &env{name: backend, store: s, db: db, schema: schema}
+	}
+}
+
+// fill appends n events over benchStreams streams, 100 per append.
+func fill(b *testing.B, e *env, n int) {
+	b.Helper()
+	ctx := context.Background()
+	batch := make([]chronicle.EventData, 100)
+	for i := 0; i < n; i += len(batch) {
+		k := min(len(batch), n-i)
+		for j := range k {
+			batch[j] = chronicle.EventData{Type: "Deposited", Data: []byte(strconv.Itoa(1 + (i+j)%97))}
+		}
+		stream := "acct-" + strconv.Itoa((i/len(batch))%benchStreams)
+		if _, err := e.store.Append(ctx, stream, chronicle.Any, batch[:k]...); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// upserter is the read model of the benchmarks: one row per stream,
+// upserted once per event with a statement prepared per batch, as an
+// application would write it.
+type upserter struct {
+	e     *env
+	table string
+}
+
+func (u *upserter) create(b *testing.B) {
+	if _, err := u.e.db.ExecContext(context.Background(), "CREATE TABLE "+u.table+" (stream TEXT PRIMARY KEY, n BIGINT NOT NULL, total BIGINT NOT NULL)"); err != nil {
+		b.Fatal(err)
+	}
+}
+
+func (u *upserter) apply(ctx context.Context, tx *sql.Tx, events []chronicle.Event) error {
+	st, err := tx.PrepareContext(ctx, u.e.q("INSERT INTO "+u.table+" (stream, n, total) VALUES (?, 1, ?) "+
+		"ON CONFLICT (stream) DO UPDATE SET n = "+u.table+".n + 1, total = "+u.table+".total + excluded.total"))
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	for _, ev := range events {
+		amount, _ := strconv.ParseInt(string(ev.Data), 10, 64)
+		if _, err := st.ExecContext(ctx, ev.Stream, amount); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// BenchmarkCatchUp replays the store into a fresh read model: "runner" with
+// the projection runner (exactly once), "floor" with the same upserts in
+// transactions of the same size read straight from ReadAllPage, without
+// checkpoints, leases or any other machinery. Each reports events/s.
+func BenchmarkCatchUp(b *testing.B) {
+	for _, backend := range []string{"sqlite", "postgres"} {
+		b.Run(backend, func(b *testing.B) {
+			e := benchEnv(b, backend)
+			n := benchEvents()
+			fill(b, e, n)
+			b.Run("runner", func(b *testing.B) {
+				b.StopTimer()
+				for i := range b.N {
+					u := &upserter{e: e, table: e.table(fmt.Sprintf("rm_runner_%d", i))}
+					u.create(b)
+					name := fmt.Sprintf("bench-%d", i)
+					r, err := projection.New(e.store, &projection.Options{Logger: slog.New(slog.DiscardHandler)}, projection.Projection{
+						Name: name, Version: 1,
+						SQL: func(ctx context.Context, tx *sql.Tx, bt projection.Batch) error { return u.apply(ctx, tx, bt.Events) },
+					})
+					if err != nil {
+						b.Fatal(err)
+					}
+					head, err := e.store.Head(context.Background())
+					if err != nil {
+						b.Fatal(err)
+					}
+					b.StartTimer()
+					t0 := time.Now()
+					ctx, cancel := context.WithCancel(context.Background())
+					done := make(chan error)
+					go func() { done <- r.Run(ctx) }()
+					if err := r.WaitFor(context.Background(), head, name); err != nil {
+						b.Fatal(err)
+					}
+					el := time.Since(t0)
+					b.StopTimer()
+					cancel()
+					<-done
+					b.ReportMetric(float64(n)/el.Seconds(), "events/s")
+				}
+			})
+			b.Run("floor", func(b *testing.B) {
+				b.StopTimer()
+				for i := range b.N {
+					u := &upserter{e: e, table: e.table(fmt.Sprintf("rm_floor_%d", i))}
+					u.create(b)
+					ctx := context.Background()
+					b.StartTimer()
+					t0 := time.Now()
+					var from chronicle.Position
+					for {
+						page, err := e.store.ReadAllPage(ctx, from, projection.DefaultBatchSize, nil)
+						if err != nil {
+							b.Fatal(err)
+						}
+						if len(page.Events) > 0 {
+							tx, err := e.db.BeginTx(ctx, nil)
+							if err != nil {
+								b.Fatal(err)
+							}
+							if err := u.apply(ctx, tx, page.Events); err != nil {
+								b.Fatal(err)
+							}
+							if err := tx.Commit(); err != nil {
+								b.Fatal(err)
+							}
+						}
+						from = page.Next
+						if !page.Full {
+							break
+						}
+					}
+					el := time.Since(t0)
+					b.StopTimer()
+					b.ReportMetric(float64(n)/el.Seconds(), "events/s")
+				}
+			})
+		})
+	}
+}
+
+// BenchmarkLive measures append → committed by every projection, with 10
+// projections running: each iteration appends one event and waits until
+// all ten have committed it. Reports p50 and p99 in µs.
+func BenchmarkLive(b *testing.B) {
+	for _, backend := range []string{"sqlite", "postgres"} {
+		b.Run(backend, func(b *testing.B) {
+			e := benchEnv(b, backend)
+			fill(b, e, 10_000)
+			var ps []projection.Projection
+			for i := range 10 {
+				u := &upserter{e: e, table: e.table(fmt.Sprintf("rm_live_%d", i))}
+				u.create(b)
+				ps = append(ps, projection.Projection{Name: fmt.Sprintf("live-%d", i), Version: 1,
+					SQL: func(ctx context.Context, tx *sql.Tx, bt projection.Batch) error { return u.apply(ctx, tx, bt.Events) }})
+			}
+			r, err := projection.New(e.store, &projection.Options{Logger: slog.New(slog.DiscardHandler)}, ps...)
+			if err != nil {
+				b.Fatal(err)
+			}
+			ctx, cancel := context.WithCancel(context.Background())
+			done := make(chan error)
+			go func() { done <- r.Run(ctx) }()
+			defer func() { cancel(); <-done }()
+			head, err := e.store.Head(ctx)
+			if err != nil {
+				b.Fatal(err)
+			}
+			if err := r.WaitFor(ctx, head); err != nil {
+				b.Fatal(err)
+			}
+			lat := make([]time.Duration, 0, b.N)
+			b.ResetTimer()
+			for i := range b.N {
+				t0 := time.Now()
+				res, err := e.store.Append(ctx, "acct-"+strconv.Itoa(i%benchStreams), chronicle.Any,
+					chronicle.EventData{Type: "Deposited", Data: []byte("5")})
+				if err != nil {
+					b.Fatal(err)
+				}
+				if err := r.WaitFor(ctx, res.Positions[0]); err != nil {
+					b.Fatal(err)
+				}
+				lat = append(lat, time.Since(t0))
+			}
+			b.StopTimer()
+			slices.Sort(lat)
+			b.ReportMetric(float64(lat[len(lat)/2].Microseconds()), "p50-µs")
+			b.ReportMetric(float64(lat[len(lat)*99/100].Microseconds()), "p99-µs")
+		})
+	}
+}

@@ -1,0 +1,715 @@
+package projection
+
+import (
+	"context"
+	"crypto/rand"
+	"database/sql"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/chronicle-go/chronicle"
+	"github.com/chronicle-go/chronicle/internal/notify"
+)
+
+// Runner keeps projections up to date: one goroutine per projection
+// version, each following the global stream from its checkpoint. Create it
+// with [New], start it with [Runner.Run]. Its other methods may be called
+// at any time, from any goroutine.
+type Runner struct {
+	store *chronicle.Store
+	db    *sql.DB
+	d     *dialect
+	opts  Options
+	log   *slog.Logger
+	owner string
+	projs map[string]*Projection
+
+	mu       sync.Mutex
+	running  bool             // Run was called
+	ready    bool             // Run has started its workers
+	workers  map[wkey]*worker // versions this runner runs (guarded by mu)
+	progress notify.Broadcaster
+}
+
+type wkey struct {
+	name    string
+	version int
+}
+
+// New returns a runner for projections over store, which must run on a
+// backend with a SQL database (packages sqlite and postgres). The
+// projections' names must be distinct. opts may be nil.
+func New(store *chronicle.Store, opts *Options, projections ...Projection) (*Runner, error) {
+	if store == nil {
+		return nil, fmt.Errorf("projection: %w: nil store", chronicle.ErrInvalid)
+	}
+	sb, ok := store.Backend().(sqlBackend)
+	if !ok {
+		return nil, fmt.Errorf("projection: %w: the store's backend (%T) has no SQL database; use package sqlite or postgres",
+			chronicle.ErrInvalid, store.Backend())
+	}
+	d, err := newDialect(sb)
+	if err != nil {
+		return nil, err
+	}
+	db := sb.DB()
+	o := Options{}
+	if opts != nil {
+		o = *opts
+	}
+	switch {
+	case o.BatchSize < 0:
+		return nil, fmt.Errorf("projection: %w: BatchSize %d is negative", chronicle.ErrInvalid, o.BatchSize)
+	case o.LeaseTTL < 0 || (o.LeaseTTL > 0 && o.LeaseTTL < 10*time.Millisecond):
+		return nil, fmt.Errorf("projection: %w: LeaseTTL %v, want 0 or at least 10ms", chronicle.ErrInvalid, o.LeaseTTL)
+	case o.ShutdownTimeout < 0:
+		return nil, fmt.Errorf("projection: %w: ShutdownTimeout %v is negative", chronicle.ErrInvalid, o.ShutdownTimeout)
+	case o.OnFailure != Park && o.OnFailure != Stop:
+		return nil, fmt.Errorf("projection: %w: OnFailure %d", chronicle.ErrInvalid, o.OnFailure)
+	}
+	if o.BatchSize == 0 {
+		o.BatchSize = DefaultBatchSize
+	}
+	if o.LeaseTTL == 0 {
+		o.LeaseTTL = DefaultLeaseTTL
+	}
+	if o.ShutdownTimeout == 0 {
+		o.ShutdownTimeout = DefaultShutdownTimeout
+	}
+	o.Retry = o.Retry.withDefaults()
+	if o.Logger == nil {
+		o.Logger = slog.Default()
+	}
+	if o.Owner == "" {
+		host, _ := os.Hostname()
+		o.Owner = fmt.Sprintf("%s-%d-%s", host, os.Getpid(), rand.Text()[:8])
+	}
+	r := &Runner{store: store, db: db, d: d, opts: o, log: o.Logger, owner: o.Owner,
+		projs: make(map[string]*Projection), workers: make(map[wkey]*worker)}
+	for i := range projections {
+		p := projections[i]
+		if err := p.validate(); err != nil {
+			return nil, err
+		}
+		if _, dup := r.projs[p.Name]; dup {
+			return nil, fmt.Errorf("projection: %w: two projections named %q", chronicle.ErrInvalid, p.Name)
+		}
+		r.projs[p.Name] = &p
+	}
+	return r, nil
+}
+
+// Owner returns the name of this runner in the store.
+func (r *Runner) Owner() string { return r.owner }
+
+// Run runs the projections until ctx ends, then waits for the batches in
+// flight to commit or roll back (at most Options.ShutdownTimeout), releases
+// the runner's leases and returns nil. Each projection version runs in the
+// one runner of the store that holds its lease; the others stand by and
+// take over when that runner stops or dies (see Options.LeaseTTL).
+//
+// Run registers each projection's version in the store: a new projection
+// starts from the beginning as the active version; a version above the
+// active one is built beside it (stage [Building]) until it is switched to.
+// Run fails at once when a projection's version is below the store's
+// active version (the application runs older code than the store has
+// seen). It may be called once.
+func (r *Runner) Run(ctx context.Context) error {
+	r.mu.Lock()
+	if r.running {
+		r.mu.Unlock()
+		return errors.New("projection: Run called twice")
+	}
+	r.running = true
+	r.mu.Unlock()
+
+	names := make([]string, 0, len(r.projs))
+	for name := range r.projs {
+		names = append(names, name)
+	}
+	slices.Sort(names)
+	var versions []wkey
+	for _, name := range names {
+		vs, err := r.register(ctx, r.projs[name])
+		if err != nil {
+			r.mu.Lock()
+			r.ready = true // nothing will start: WaitFor reads the store
+			r.mu.Unlock()
+			r.progress.Broadcast()
+			if ctx.Err() != nil {
+				return nil // stopped before it started
+			}
+			return err
+		}
+		for _, v := range vs {
+			versions = append(versions, wkey{name, v})
+		}
+	}
+
+	// Work goes on past ctx's end until the batches in flight are done, or
+	// ShutdownTimeout has passed.
+	hard, hardCancel := context.WithCancel(context.WithoutCancel(ctx))
+	defer hardCancel()
+	stop := context.AfterFunc(ctx, func() {
+		t := time.AfterFunc(r.opts.ShutdownTimeout, hardCancel)
+		context.AfterFunc(hard, func() { t.Stop() })
+	})
+	defer stop()
+
+	var wg sync.WaitGroup
+	for _, k := range versions {
+		w := r.newWorker(r.projs[k.name], k.version)
+		wg.Go(func() { w.run(ctx, hard) })
+	}
+	r.mu.Lock()
+	r.ready = true
+	r.mu.Unlock()
+	wg.Wait()
+	r.progress.Broadcast()
+	return nil
+}
+
+// register records the projection in the store and returns the versions of
+// it that this runner runs: the registered one, and the active one when the
+// registered version is being built beside it.
+func (r *Runner) register(ctx context.Context, p *Projection) ([]int, error) {
+	var out []int
+	err := r.tx(ctx, func(tx *sql.Tx) error {
+		rows, err := r.rows(ctx, tx, p.Name)
+		if err != nil {
+			return err
+		}
+		active, mine := 0, false
+		for _, row := range rows {
+			switch {
+			case row.version == p.Version:
+				mine = row.stage != Retired
+			case row.stage == Active:
+				active = row.version
+			case row.stage == Building && row.version < p.Version:
+				// An unfinished build of an older version: the new one
+				// replaces it.
+				if _, err := tx.ExecContext(ctx, r.d.setStage, string(Retired), nowNS(), p.Name, row.version); err != nil {
+					return err
+				}
+				if err := r.logTx(ctx, tx, p.Name, row.version, "retired", "", chronicle.Position{}, "", fmt.Sprintf("replaced by version %d", p.Version)); err != nil {
+					return err
+				}
+			}
+		}
+		for _, row := range rows {
+			if row.version == p.Version && row.stage == Retired {
+				return fmt.Errorf("projection: %w: %s version %d was retired; register a newer version", chronicle.ErrInvalid, p.Name, p.Version)
+			}
+		}
+		if active > p.Version {
+			return fmt.Errorf("projection: %w: %s version %d is older than the store's active version %d", chronicle.ErrInvalid, p.Name, p.Version, active)
+		}
+		if !mine {
+			stage := Active
+			if active != 0 {
+				stage = Building
+			}
+			if _, err := tx.ExecContext(ctx, r.d.insert, p.Name, p.Version, string(stage), nowNS()); err != nil {
+				return err
+			}
+		}
+		out = []int{p.Version}
+		if active != 0 && active != p.Version {
+			out = append(out, active)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("projection: register %s: %w", p.Name, err)
+	}
+	return out, nil
+}
+
+// row is one row of the projections table.
+type row struct {
+	name       string
+	version    int
+	stage      Stage
+	pos, last  chronicle.Position
+	lastID     string
+	caughtUp   bool
+	failure    string
+	owner      string
+	leaseUntil int64 // Unix ms, database clock
+	updated    int64
+	now        int64 // the database's clock, Unix ms
+}
+
+func (r *Runner) scanRow(s interface{ Scan(...any) error }) (row, error) {
+	var w row
+	var stage string
+	var pc, pp, lc, lp, cu int64
+	err := s.Scan(&w.name, &w.version, &stage, &pc, &pp, &lc, &lp, &w.lastID, &cu, &w.failure, &w.owner, &w.leaseUntil, &w.updated, &w.now)
+	w.stage = Stage(stage)
+	w.pos = chronicle.Position{Commit: uint64(pc), Prepare: uint64(pp)}
+	w.last = chronicle.Position{Commit: uint64(lc), Prepare: uint64(lp)}
+	w.caughtUp = cu != 0
+	return w, err
+}
+
+type querier interface {
+	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
+	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
+	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
+}
+
+func (r *Runner) rows(ctx context.Context, q querier, name string) ([]row, error) {
+	var rs *sql.Rows
+	var err error
+	if name == "" {
+		rs, err = q.QueryContext(ctx, r.d.listAll)
+	} else {
+		rs, err = q.QueryContext(ctx, r.d.selectName, name)
+	}
+	if err != nil {
+		return nil, err
+	}
+	defer rs.Close()
+	var out []row
+	for rs.Next() {
+		w, err := r.scanRow(rs)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, w)
+	}
+	return out, rs.Err()
+}
+
+// tx runs fn in a transaction on the store's database.
+func (r *Runner) tx(ctx context.Context, fn func(tx *sql.Tx) error) error {
+	tx, err := r.db.BeginTx(ctx, r.d.txOpts)
+	if err != nil {
+		return err
+	}
+	if err := fn(tx); err != nil {
+		_ = tx.Rollback()
+		return err
+	}
+	return tx.Commit()
+}
+
+func (r *Runner) logTx(ctx context.Context, tx *sql.Tx, name string, version int, action, stream string, pos chronicle.Position, id, detail string) error {
+	_, err := tx.ExecContext(ctx, r.d.logInsert, name, version, nowNS(), action, stream, int64(pos.Commit), int64(pos.Prepare), id, detail)
+	return err
+}
+
+func nowNS() int64 { return time.Now().UnixNano() }
+
+// active returns the store's active version of the named projection.
+func (r *Runner) activeVersion(ctx context.Context, name string) (row, error) {
+	if _, ok := r.projs[name]; !ok {
+		return row{}, fmt.Errorf("%w: %q", ErrUnknown, name)
+	}
+	rows, err := r.rows(ctx, r.db, name)
+	if err != nil {
+		return row{}, fmt.Errorf("projection: %s: %w", name, err)
+	}
+	for _, w := range rows {
+		if w.stage == Active {
+			return w, nil
+		}
+	}
+	return row{}, fmt.Errorf("%w: %q has no active version in the store yet (Run registers it)", ErrUnknown, name)
+}
+
+// worker returns the running worker of a version, or nil.
+func (r *Runner) worker(name string, version int) *worker {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.workers[wkey{name, version}]
+}
+
+// WaitFor returns once each named projection (all of the runner's when
+// none is named) has processed every event up to pos (typically a position
+// that [chronicle.Store.Append] returned): its active version's checkpoint
+// has reached pos, so a query of its read model sees the effect of that
+// append. Events of parked streams count as processed (they are held; see
+// [Runner.Parked]). It returns ctx's error when ctx ends first, and an
+// error matching [ErrFailed] when a projection has stopped on an error.
+//
+// Projections that this runner runs wake it as they commit; for those run by
+// another runner of the store it reads their checkpoints when the store
+// notices a commit (see [chronicle.Store.Notify]).
+func (r *Runner) WaitFor(ctx context.Context, pos chronicle.Position, names ...string) error {
+	if len(names) == 0 {
+		for name := range r.projs {
+			names = append(names, name)
+		}
+	}
+	for _, name := range names {
+		if _, ok := r.projs[name]; !ok {
+			return fmt.Errorf("%w: %q", ErrUnknown, name)
+		}
+	}
+	var tick *time.Ticker
+	for {
+		wake := r.progress.Wait()
+		storeWake := r.store.Notify()
+		pending, remote, err := r.reached(pos, names)
+		if err != nil {
+			return err
+		}
+		if len(pending) == 0 && len(remote) == 0 {
+			return nil
+		}
+		if len(remote) > 0 {
+			done := true
+			for _, name := range remote {
+				rows, err := r.rows(ctx, r.db, name)
+				if err != nil {
+					return fmt.Errorf("projection: wait for %s: %w", name, err)
+				}
+				reached := false // no active version yet: Run has not registered it
+				for _, w := range rows {
+					if w.stage != Active {
+						continue
+					}
+					if w.failure != "" {
+						return fmt.Errorf("%w: %s version %d: %s", ErrFailed, name, w.version, w.failure)
+					}
+					reached = w.pos.Compare(pos) >= 0
+				}
+				done = done && reached
+			}
+			if done && len(pending) == 0 {
+				return nil
+			}
+			if tick == nil {
+				// A safety net for checkpoints moved by another process
+				// whose commit the store's notifier does not report.
+				tick = time.NewTicker(r.opts.LeaseTTL / 3)
+				defer tick.Stop()
+			}
+		}
+		var tc <-chan time.Time
+		if tick != nil {
+			tc = tick.C
+		}
+		select {
+		case <-wake:
+		case <-storeWake:
+		case <-tc:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+}
+
+// reached sorts names into those whose local active worker has not reached
+// pos (pending) and those that run elsewhere (remote).
+func (r *Runner) reached(pos chronicle.Position, names []string) (pending, remote []string, err error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, name := range names {
+		var act *worker
+		starting := false
+		for k, w := range r.workers {
+			if k.name != name {
+				continue
+			}
+			if !w.started && !w.exited {
+				starting = true // not yet known whether it runs here
+			}
+			if w.stage == Active && (w.leased || w.state == Failed) {
+				act = w
+			}
+		}
+		switch {
+		case starting || (r.running && !r.ready):
+			pending = append(pending, name)
+		case act == nil:
+			remote = append(remote, name)
+		case act.state == Failed:
+			return nil, nil, fmt.Errorf("%w: %s version %d: %s", ErrFailed, name, act.version, act.lastErr)
+		case act.scan.Compare(pos) < 0:
+			pending = append(pending, name)
+		}
+	}
+	return pending, remote, nil
+}
+
+// Status returns the status of every version of the runner's projections
+// that the store knows (active, building and retired), in name and version
+// order.
+func (r *Runner) Status(ctx context.Context) ([]Status, error) {
+	rows, err := r.rows(ctx, r.db, "")
+	if err != nil {
+		return nil, fmt.Errorf("projection: status: %w", err)
+	}
+	head, err := r.store.Head(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("projection: status: %w", err)
+	}
+	var out []Status
+	for _, w := range rows {
+		if _, ok := r.projs[w.name]; !ok {
+			continue
+		}
+		st := Status{Name: w.name, Version: w.version, Stage: w.stage, Checkpoint: w.pos, Head: head,
+			CaughtUp: w.caughtUp, Owner: w.owner, Error: w.failure}
+		switch {
+		case w.stage == Retired:
+			st.State = Stopped
+		case w.failure != "":
+			st.State = Failed
+		case w.owner == "" || w.leaseUntil < w.now:
+			st.State, st.Owner = Stopped, ""
+		default:
+			st.State = Standby
+		}
+		if lw := r.worker(w.name, w.version); lw != nil {
+			r.mu.Lock()
+			if lw.leased {
+				st.State, st.Checkpoint, st.CaughtUp, st.Owner = lw.state, lw.scan, lw.caughtUp, r.owner
+				if lw.lastErr != "" {
+					st.Error = lw.lastErr
+				}
+			}
+			r.mu.Unlock()
+		}
+		var parked int
+		if err := r.countParked(ctx, w.name, w.version, &parked); err != nil {
+			return nil, fmt.Errorf("projection: status: %w", err)
+		}
+		st.ParkedStreams = parked
+		if parked > 0 && st.State == Live {
+			st.State = Parked
+		}
+		if st.Checkpoint.Before(head) && w.stage != Retired {
+			args := r.d.posArgs(st.Checkpoint)
+			if err := r.db.QueryRowContext(ctx, r.d.lagCount, args...).Scan(&st.LagEvents); err != nil {
+				return nil, fmt.Errorf("projection: status: %w", err)
+			}
+			page, err := r.store.ReadAllPage(ctx, st.Checkpoint, 1, nil)
+			if err != nil {
+				return nil, fmt.Errorf("projection: status: %w", err)
+			}
+			if len(page.Events) > 0 {
+				st.LagTime = max(0, time.Since(page.Events[0].Time))
+			}
+		}
+		out = append(out, st)
+	}
+	return out, nil
+}
+
+func (r *Runner) countParked(ctx context.Context, name string, version int, n *int) error {
+	ps, err := r.parked(ctx, r.db, name, version)
+	*n = len(ps)
+	return err
+}
+
+func (r *Runner) parked(ctx context.Context, q querier, name string, version int) ([]ParkedStream, error) {
+	rs, err := q.QueryContext(ctx, r.d.parkedList, name, version)
+	if err != nil {
+		return nil, err
+	}
+	defer rs.Close()
+	var out []ParkedStream
+	for rs.Next() {
+		var p ParkedStream
+		var pc, pp, at int64
+		if err := rs.Scan(&p.Name, &p.Version, &p.Stream, &pc, &pp, &p.EventID, &p.EventVersion, &p.EventType, &p.Error, &p.Attempts, &at, &p.Request); err != nil {
+			return nil, err
+		}
+		p.Position = chronicle.Position{Commit: uint64(pc), Prepare: uint64(pp)}
+		p.Time = time.Unix(0, at).UTC()
+		out = append(out, p)
+	}
+	return out, rs.Err()
+}
+
+// Parked returns the parked streams of the named projection's active
+// version, oldest first.
+func (r *Runner) Parked(ctx context.Context, name string) ([]ParkedStream, error) {
+	w, err := r.activeVersion(ctx, name)
+	if err != nil {
+		return nil, err
+	}
+	ps, err := r.parked(ctx, r.db, name, w.version)
+	if err != nil {
+		return nil, fmt.Errorf("projection: parked %s: %w", name, err)
+	}
+	return ps, nil
+}
+
+// Log returns what was recorded of the named projection (all versions):
+// parked, retried and skipped events, resets, switches and failures, oldest
+// first.
+func (r *Runner) Log(ctx context.Context, name string) ([]LogEntry, error) {
+	if _, ok := r.projs[name]; !ok {
+		return nil, fmt.Errorf("%w: %q", ErrUnknown, name)
+	}
+	rs, err := r.db.QueryContext(ctx, r.d.logList, name)
+	if err != nil {
+		return nil, fmt.Errorf("projection: log %s: %w", name, err)
+	}
+	defer rs.Close()
+	var out []LogEntry
+	for rs.Next() {
+		var e LogEntry
+		var at, pc, pp int64
+		if err := rs.Scan(&e.Name, &e.Version, &at, &e.Action, &e.Stream, &pc, &pp, &e.EventID, &e.Detail); err != nil {
+			return nil, fmt.Errorf("projection: log %s: %w", name, err)
+		}
+		e.Time = time.Unix(0, at).UTC()
+		e.Position = chronicle.Position{Commit: uint64(pc), Prepare: uint64(pp)}
+		out = append(out, e)
+	}
+	return out, rs.Err()
+}
+
+// Retry asks the named projection to apply a parked stream's held events
+// again, from the event that failed. When this runner runs the projection,
+// Retry waits for the outcome: nil when they were applied and the stream
+// flows again, else the error (the stream stays parked, the attempt is
+// counted). When another runner holds the projection, the request is
+// recorded and carried out there, and Retry returns nil at once.
+func (r *Runner) Retry(ctx context.Context, name, stream string) error {
+	return r.request(ctx, name, stream, "retry")
+}
+
+// Skip asks the named projection to skip the failed event of a parked
+// stream (recorded in the log) and to apply the stream's later held events.
+// It reports like [Runner.Retry]; if a later event fails, the stream is
+// parked again at that event.
+func (r *Runner) Skip(ctx context.Context, name, stream string) error {
+	return r.request(ctx, name, stream, "skip")
+}
+
+func (r *Runner) request(ctx context.Context, name, stream, action string) error {
+	act, err := r.activeVersion(ctx, name)
+	if err != nil {
+		return err
+	}
+	res, err := r.db.ExecContext(ctx, r.d.parkedRequest, action, name, act.version, stream)
+	if err != nil {
+		return fmt.Errorf("projection: %s %s of %s: %w", action, stream, name, err)
+	}
+	if n, err := res.RowsAffected(); err == nil && n == 0 {
+		return fmt.Errorf("%w: %q in %s", ErrNotParked, stream, name)
+	}
+	w := r.worker(name, act.version)
+	if w == nil {
+		return nil
+	}
+	done := make(chan error, 1)
+	r.mu.Lock()
+	if !w.leased || w.exited {
+		r.mu.Unlock()
+		return nil
+	}
+	w.waiters[stream] = append(w.waiters[stream], done)
+	r.mu.Unlock()
+	w.poke()
+	select {
+	case err := <-done:
+		return err
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// Reset moves the named projection's active version back to the start of
+// the store, in one transaction that also forgets its parked streams, runs
+// the projection's Reset function (to clear its read model) and records the
+// reset; the projection then replays everything (its batches say
+// Replaying). The runner that holds the projection notices at its next
+// batch.
+func (r *Runner) Reset(ctx context.Context, name string) error {
+	act, err := r.activeVersion(ctx, name)
+	if err != nil {
+		return err
+	}
+	p := r.projs[name]
+	err = r.tx(ctx, func(tx *sql.Tx) error {
+		if _, err := tx.ExecContext(ctx, r.d.reset, nowNS(), name, act.version); err != nil {
+			return err
+		}
+		if _, err := tx.ExecContext(ctx, r.d.parkedDeleteAll, name, act.version); err != nil {
+			return err
+		}
+		if p.Reset != nil {
+			if err := p.Reset(ctx, tx, name, act.version); err != nil {
+				return err
+			}
+		}
+		return r.logTx(ctx, tx, name, act.version, "reset", "", act.pos, "", "")
+	})
+	if err != nil {
+		return fmt.Errorf("projection: reset %s: %w", name, err)
+	}
+	if w := r.worker(name, act.version); w != nil {
+		w.poke()
+	}
+	return nil
+}
+
+// Switch makes the newest version of the named projection that is being
+// built the active one, and retires the version that was active (its
+// runner stops it; its read model is left to the application to drop). It
+// fails with [ErrNotCaughtUp] when that version has not reached the head
+// yet, and with [ErrUnknown] when no version is being built.
+func (r *Runner) Switch(ctx context.Context, name string) error {
+	if _, ok := r.projs[name]; !ok {
+		return fmt.Errorf("%w: %q", ErrUnknown, name)
+	}
+	var from, to int
+	err := r.tx(ctx, func(tx *sql.Tx) error {
+		rows, err := r.rows(ctx, tx, name)
+		if err != nil {
+			return err
+		}
+		var building *row
+		from = 0
+		for i := range rows {
+			switch rows[i].stage {
+			case Active:
+				from = rows[i].version
+			case Building:
+				building = &rows[i]
+			}
+		}
+		if building == nil {
+			return fmt.Errorf("%w: %q has no version being built", ErrUnknown, name)
+		}
+		if !building.caughtUp {
+			return fmt.Errorf("%w: %s version %d", ErrNotCaughtUp, name, building.version)
+		}
+		to = building.version
+		if from != 0 {
+			if _, err := tx.ExecContext(ctx, r.d.setStage, string(Retired), nowNS(), name, from); err != nil {
+				return err
+			}
+		}
+		if _, err := tx.ExecContext(ctx, r.d.setStage, string(Active), nowNS(), name, to); err != nil {
+			return err
+		}
+		return r.logTx(ctx, tx, name, to, "switched", "", chronicle.Position{}, "", fmt.Sprintf("from version %d", from))
+	})
+	if err != nil {
+		if errors.Is(err, ErrUnknown) || errors.Is(err, ErrNotCaughtUp) {
+			return err
+		}
+		return fmt.Errorf("projection: switch %s: %w", name, err)
+	}
+	r.log.Info("chronicle projection switched", "projection", name, "from", from, "to", to)
+	for _, v := range []int{from, to} {
+		if w := r.worker(name, v); w != nil {
+			w.poke()
+		}
+	}
+	return nil
+}

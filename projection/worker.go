@@ -1,0 +1,749 @@
+package projection
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/chronicle-go/chronicle"
+)
+
+// Control errors: a worker's serve loop ends with one of these when the
+// projection's row changed under it; the run loop then acts on it.
+var (
+	errLeaseLost = errors.New("lease lost to another runner")
+	errMoved     = errors.New("checkpoint changed by another caller")
+	errRetired   = errors.New("version retired")
+)
+
+func isControl(err error) bool {
+	return errors.Is(err, errLeaseLost) || errors.Is(err, errMoved) || errors.Is(err, errRetired)
+}
+
+// failure is an error that stops the projection (state Failed).
+type failure struct{ err error }
+
+func (f *failure) Error() string { return f.err.Error() }
+func (f *failure) Unwrap() error { return f.err }
+
+// worker runs one version of one projection.
+type worker struct {
+	r       *Runner
+	p       *Projection
+	version int
+	pokeCh  chan struct{}
+
+	// Guarded by r.mu.
+	stage    Stage
+	state    State
+	scan     chronicle.Position // examined and committed through
+	caughtUp bool
+	lastErr  string
+	leased   bool
+	started  bool // it has tried to take the lease once, and verified the checkpoint if it got it
+	exited   bool
+	waiters  map[string][]chan error // Retry/Skip callers by stream
+
+	// Owned by the worker's goroutine.
+	dbScan  chronicle.Position // the checkpoint as stored
+	parked  map[string]ParkedStream
+	renewAt time.Time
+}
+
+func (r *Runner) newWorker(p *Projection, version int) *worker {
+	w := &worker{r: r, p: p, version: version, pokeCh: make(chan struct{}, 1),
+		state: Stopped, waiters: make(map[string][]chan error)}
+	r.mu.Lock()
+	r.workers[wkey{p.Name, version}] = w
+	r.mu.Unlock()
+	return w
+}
+
+func (w *worker) poke() {
+	select {
+	case w.pokeCh <- struct{}{}:
+	default:
+	}
+}
+
+func (w *worker) logger() slogger { return slogger{w} }
+
+// slogger logs with the projection's name and version.
+type slogger struct{ w *worker }
+
+func (l slogger) log(level slog.Level, msg string, err error, args ...any) {
+	args = append([]any{"projection", l.w.p.Name, "version", l.w.version}, args...)
+	if err != nil {
+		args = append(args, "err", err)
+	}
+	l.w.r.log.Log(context.Background(), level, "chronicle projection: "+msg, args...)
+}
+
+func (l slogger) debug(msg string, args ...any)            { l.log(slog.LevelDebug, msg, nil, args...) }
+func (l slogger) info(msg string, args ...any)             { l.log(slog.LevelInfo, msg, nil, args...) }
+func (l slogger) warn(msg string, err error, args ...any)  { l.log(slog.LevelWarn, msg, err, args...) }
+func (l slogger) error(msg string, err error, args ...any) { l.log(slog.LevelError, msg, err, args...) }
+
+// set updates the worker's shared state and wakes WaitFor callers.
+func (w *worker) set(f func()) {
+	w.r.mu.Lock()
+	f()
+	w.r.mu.Unlock()
+	w.r.progress.Broadcast()
+}
+
+func (w *worker) current() (scan chronicle.Position, caughtUp bool) {
+	w.r.mu.Lock()
+	defer w.r.mu.Unlock()
+	return w.scan, w.caughtUp
+}
+
+// answer delivers err to the Retry and Skip callers waiting on stream.
+func (w *worker) answer(stream string, err error) {
+	w.r.mu.Lock()
+	ws := w.waiters[stream]
+	delete(w.waiters, stream)
+	w.r.mu.Unlock()
+	for _, c := range ws {
+		c <- err
+	}
+}
+
+// run is the worker's goroutine: it takes the projection's lease, serves it
+// until ctx ends, stands by while another runner holds it, and stops when
+// the version is retired. hard is the context of database work, which
+// outlives ctx until the shutdown timeout.
+func (w *worker) run(ctx, hard context.Context) {
+	defer func() {
+		release, cancel := context.WithTimeout(context.WithoutCancel(hard), time.Second)
+		defer cancel()
+		_, _ = w.r.db.ExecContext(release, w.r.d.release, w.p.Name, w.version, w.r.owner)
+		w.set(func() {
+			w.leased, w.exited = false, true
+			if w.state != Failed {
+				w.state = Stopped
+			}
+		})
+		w.r.mu.Lock()
+		for s := range w.waiters {
+			for _, c := range w.waiters[s] {
+				c <- errors.New("projection: runner stopped")
+			}
+		}
+		clear(w.waiters)
+		w.r.mu.Unlock()
+	}()
+	standby := w.r.opts.LeaseTTL / 3
+	for ctx.Err() == nil {
+		ok, retired, err := w.acquire(hard)
+		switch {
+		case retired:
+			return
+		case err != nil:
+			w.logger().warn("lease", err)
+			sleep(ctx, standby, nil)
+			continue
+		case !ok:
+			w.set(func() { w.state, w.leased, w.started = Standby, false, true })
+			sleep(ctx, standby, w.pokeCh)
+			continue
+		}
+		w.set(func() { w.leased = true })
+		err = w.serve(ctx, hard)
+		w.persistProgress(hard)
+		var f *failure
+		switch {
+		case errors.Is(err, errRetired):
+			w.logger().info("retired")
+			return
+		case ctx.Err() != nil:
+			return
+		case errors.As(err, &f):
+			w.fail(hard, f.err)
+			if !w.idleFailed(ctx, hard) {
+				return
+			}
+		case isControl(err):
+			w.logger().info(err.Error())
+		case err != nil:
+			w.logger().warn("batch", err)
+			w.set(func() { w.lastErr = err.Error() })
+			sleep(ctx, w.r.opts.Retry.Initial, nil)
+		}
+	}
+}
+
+// acquire takes or renews the lease. retired reports that the version no
+// longer runs.
+func (w *worker) acquire(ctx context.Context) (ok, retired bool, err error) {
+	ttl := w.r.opts.LeaseTTL.Milliseconds()
+	res, err := w.r.db.ExecContext(ctx, w.r.d.acquire, w.r.owner, ttl, w.p.Name, w.version, w.r.owner)
+	if err != nil {
+		return false, false, err
+	}
+	if n, err := res.RowsAffected(); err != nil || n == 1 {
+		return n == 1, false, err
+	}
+	row, err := w.row(ctx, w.r.db)
+	if err != nil {
+		return false, false, err
+	}
+	return false, row.stage == Retired, nil
+}
+
+func (w *worker) row(ctx context.Context, q querier) (row, error) {
+	return w.r.scanRow(q.QueryRowContext(ctx, w.r.d.selectOne, w.p.Name, w.version))
+}
+
+// sleep waits d, or until ctx ends or wake fires.
+func sleep(ctx context.Context, d time.Duration, wake <-chan struct{}) {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+	case <-ctx.Done():
+	case <-wake:
+	}
+}
+
+// serve runs the projection while this runner holds its lease.
+func (w *worker) serve(ctx, hard context.Context) error {
+	row, err := w.row(hard, w.r.db)
+	if err != nil {
+		return err
+	}
+	if row.stage == Retired {
+		return errRetired
+	}
+	if row.failure != "" {
+		// A restart: try again what failed before (the code may be fixed).
+		if _, err := w.r.db.ExecContext(hard, w.r.d.clearFailure, w.p.Name, w.version, w.r.owner); err != nil {
+			return err
+		}
+	}
+	w.set(func() { w.stage = row.stage })
+	if err := w.verify(hard, row); err != nil {
+		return err
+	}
+	parked, err := w.r.parked(hard, w.r.db, w.p.Name, w.version)
+	if err != nil {
+		return err
+	}
+	w.parked = make(map[string]ParkedStream, len(parked))
+	for _, p := range parked {
+		w.parked[p.Stream] = p
+	}
+	w.dbScan = row.pos
+	w.set(func() {
+		w.stage, w.scan, w.caughtUp, w.lastErr, w.state = row.stage, row.pos, row.caughtUp, "", CatchingUp
+		w.started = true
+	})
+	w.renewAt = time.Now().Add(w.r.opts.LeaseTTL / 3)
+	w.logger().debug("serving", "checkpoint", row.pos.String())
+
+	poked := true
+	for {
+		if poked && len(w.parked) > 0 {
+			if err := w.resolveRequests(ctx, hard); err != nil {
+				return err
+			}
+		}
+		if poked {
+			// Reset, Switch or another caller may have changed the row.
+			cur, err := w.row(hard, w.r.db)
+			if err != nil {
+				return err
+			}
+			switch {
+			case cur.stage == Retired:
+				return errRetired
+			case cur.owner != w.r.owner:
+				return errLeaseLost
+			case cur.pos != w.dbScan:
+				return errMoved
+			}
+			w.set(func() { w.stage = cur.stage })
+		}
+		wake := w.r.store.Notify()
+		scan, caughtUp := w.current()
+		page, err := w.r.store.ReadAllPage(hard, scan, w.r.opts.BatchSize, w.p.Filter)
+		if err != nil {
+			return err
+		}
+		events := page.Events
+		if len(w.parked) > 0 {
+			events = w.unparked(events)
+		}
+		next := page.Next
+		if next.Before(scan) {
+			next = scan
+		}
+		if len(events) > 0 {
+			if err := w.apply(ctx, hard, events, next, !caughtUp); err != nil {
+				return err
+			}
+		} else if scan.Before(next) {
+			w.set(func() { w.scan = next })
+		}
+		if page.Full {
+			w.set(func() { w.state = CatchingUp })
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
+			if time.Now().After(w.renewAt) {
+				if err := w.renew(hard); err != nil {
+					return err
+				}
+			}
+			poked = false
+			continue
+		}
+		if !caughtUp {
+			if err := w.markCaughtUp(hard); err != nil {
+				return err
+			}
+		}
+		w.set(func() {
+			w.state = Live
+			if len(w.parked) > 0 {
+				w.state = Parked
+			}
+		})
+		if time.Now().After(w.renewAt) {
+			if err := w.renew(hard); err != nil {
+				return err
+			}
+		}
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		poked = false
+		timer := time.NewTimer(time.Until(w.renewAt))
+		select {
+		case <-wake:
+		case <-w.pokeCh:
+			poked = true
+		case <-timer.C:
+		case <-ctx.Done():
+		}
+		timer.Stop()
+		if len(w.parked) > 0 && !poked {
+			poked = time.Now().After(w.renewAt) // requests from other processes
+		}
+	}
+}
+
+// verify checks that the stored checkpoint points where it did: the event
+// it names is still at its position with the same ID, and the store has
+// reached the position examined.
+func (w *worker) verify(ctx context.Context, row row) error {
+	if row.lastID != "" {
+		var id string
+		err := w.r.db.QueryRowContext(ctx, w.r.d.eventID, w.r.d.posArgs(row.last)...).Scan(&id)
+		switch {
+		case errors.Is(err, sql.ErrNoRows):
+			return &failure{fmt.Errorf("%w: %s version %d: no event at the checkpoint's position %s (event %s); rebuild the projection (Reset)",
+				ErrCheckpoint, w.p.Name, w.version, row.last, row.lastID)}
+		case err != nil:
+			return err
+		case id != row.lastID:
+			return &failure{fmt.Errorf("%w: %s version %d: the event at the checkpoint's position %s is %s, not %s; rebuild the projection (Reset)",
+				ErrCheckpoint, w.p.Name, w.version, row.last, id, row.lastID)}
+		}
+	}
+	if !row.pos.IsZero() {
+		page, err := w.r.store.ReadAllPage(ctx, row.pos, 1, nil)
+		if err != nil {
+			return err
+		}
+		if len(page.Events) == 0 && page.Next.Before(row.pos) {
+			return &failure{fmt.Errorf("%w: %s version %d: checkpoint %s is beyond the store's head %s; rebuild the projection (Reset)",
+				ErrCheckpoint, w.p.Name, w.version, row.pos, page.Next)}
+		}
+	}
+	return nil
+}
+
+// unparked drops the events of parked streams: they are held.
+func (w *worker) unparked(events []chronicle.Event) []chronicle.Event {
+	out := make([]chronicle.Event, 0, len(events))
+	for _, ev := range events {
+		if _, held := w.parked[ev.Stream]; !held {
+			out = append(out, ev)
+		}
+	}
+	return out
+}
+
+// apply applies events and moves the checkpoint to next, retrying failures;
+// when every retry failed it stops the projection or parks the stream of the
+// failing event.
+func (w *worker) apply(ctx, hard context.Context, events []chronicle.Event, next chronicle.Position, replaying bool) error {
+	err := w.retry(ctx, w.r.opts.Retry.Attempts, func() error { return w.commit(hard, events, next, replaying) })
+	if err == nil || isControl(err) || ctx.Err() != nil {
+		return err
+	}
+	if replaying || w.r.opts.OnFailure == Stop {
+		return &failure{err}
+	}
+	// Find the failing event by applying the events one at a time.
+	for len(events) > 0 {
+		ev := events[0]
+		one := events[:1]
+		err := w.retry(ctx, w.r.opts.Retry.Attempts, func() error { return w.commit(hard, one, ev.Position, false) })
+		if err != nil {
+			if isControl(err) || ctx.Err() != nil {
+				return err
+			}
+			if err := w.park(hard, ev, err, w.r.opts.Retry.Attempts); err != nil {
+				return err
+			}
+		}
+		rest := events[1:]
+		if _, held := w.parked[ev.Stream]; held {
+			rest = w.unparked(rest)
+		}
+		events = rest
+	}
+	if scan, _ := w.current(); scan.Before(next) {
+		w.set(func() { w.scan = next })
+	}
+	return nil
+}
+
+// retry runs f up to attempts times, waiting between failures as the retry
+// policy says. It gives up early on control errors and when ctx ends.
+func (w *worker) retry(ctx context.Context, attempts int, f func() error) error {
+	var err error
+	for n := 1; ; n++ {
+		if err = f(); err == nil || isControl(err) {
+			return err
+		}
+		w.set(func() { w.lastErr = err.Error() })
+		if n >= attempts {
+			return err
+		}
+		w.logger().warn("batch failed, retrying", err, "attempt", n)
+		sleep(ctx, w.r.opts.Retry.wait(n), nil)
+		if ctx.Err() != nil {
+			return err
+		}
+	}
+}
+
+// check locks the projection's row in tx and verifies that this runner
+// still holds it at the checkpoint it knows.
+func (w *worker) check(ctx context.Context, tx *sql.Tx) error {
+	var stage, owner string
+	var pc, pp, cu int64
+	if err := tx.QueryRowContext(ctx, w.r.d.lock, w.p.Name, w.version).Scan(&stage, &pc, &pp, &owner, &cu); err != nil {
+		return err
+	}
+	switch {
+	case owner != w.r.owner:
+		return errLeaseLost
+	case Stage(stage) == Retired:
+		return errRetired
+	case (chronicle.Position{Commit: uint64(pc), Prepare: uint64(pp)}) != w.dbScan:
+		return errMoved
+	}
+	return nil
+}
+
+// commit applies one batch: for an SQL projection in one transaction with
+// the checkpoint; for a plain one, the handler first and the checkpoint
+// after it.
+func (w *worker) commit(ctx context.Context, events []chronicle.Event, next chronicle.Position, replaying bool) error {
+	b := Batch{Name: w.p.Name, Version: w.version, Replaying: replaying, Events: events}
+	if w.p.Handle != nil {
+		if err := w.p.Handle(ctx, b); err != nil {
+			return fmt.Errorf("handler: %w", err)
+		}
+	}
+	last := events[len(events)-1]
+	err := w.r.tx(ctx, func(tx *sql.Tx) error {
+		if w.p.SQL != nil {
+			if err := w.p.SQL(ctx, tx, b); err != nil {
+				return fmt.Errorf("handler: %w", err)
+			}
+		}
+		return w.advance(ctx, tx, next, last)
+	})
+	if err != nil {
+		return err
+	}
+	w.dbScan = next
+	w.set(func() { w.scan, w.lastErr = next, "" })
+	return nil
+}
+
+// advance moves the checkpoint to next, with last as the last event
+// applied, provided this runner still holds the projection at the
+// checkpoint it knows (the update locks the row until tx ends); else it
+// returns the control error that says why not, and tx must roll back.
+func (w *worker) advance(ctx context.Context, tx *sql.Tx, next chronicle.Position, last chronicle.Event) error {
+	res, err := tx.ExecContext(ctx, w.r.d.advance, int64(next.Commit), int64(next.Prepare),
+		int64(last.Position.Commit), int64(last.Position.Prepare), last.ID,
+		w.r.opts.LeaseTTL.Milliseconds(), nowNS(), w.p.Name, w.version,
+		w.r.owner, int64(w.dbScan.Commit), int64(w.dbScan.Prepare))
+	if err != nil {
+		return err
+	}
+	if n, err := res.RowsAffected(); err != nil || n == 1 {
+		return err
+	}
+	if err := w.check(ctx, tx); err != nil {
+		return err
+	}
+	return errMoved
+}
+
+// park records ev's stream as parked and moves the checkpoint to ev.
+func (w *worker) park(ctx context.Context, ev chronicle.Event, cause error, attempts int) error {
+	p := ParkedStream{Name: w.p.Name, Version: w.version, Stream: ev.Stream, Position: ev.Position, EventID: ev.ID,
+		EventVersion: ev.Version, EventType: ev.Type, Error: cause.Error(), Attempts: attempts, Time: time.Now().UTC()}
+	err := w.r.tx(ctx, func(tx *sql.Tx) error {
+		if err := w.check(ctx, tx); err != nil {
+			return err
+		}
+		if _, err := tx.ExecContext(ctx, w.r.d.parkedInsert, p.Name, p.Version, p.Stream, int64(p.Position.Commit), int64(p.Position.Prepare),
+			p.EventID, p.EventVersion, p.EventType, p.Error, p.Attempts, p.Time.UnixNano()); err != nil {
+			return err
+		}
+		if err := w.r.logTx(ctx, tx, p.Name, p.Version, "parked", p.Stream, p.Position, p.EventID, p.Error); err != nil {
+			return err
+		}
+		return w.advance(ctx, tx, ev.Position, ev)
+	})
+	if err != nil {
+		return err
+	}
+	w.logger().warn("stream parked", cause, "stream", ev.Stream, "position", ev.Position.String(), "event", ev.ID)
+	w.parked[ev.Stream] = p
+	w.dbScan = ev.Position
+	w.set(func() { w.scan = ev.Position })
+	return nil
+}
+
+// resolveRequests carries out the retry and skip requests recorded on
+// parked streams.
+func (w *worker) resolveRequests(ctx, hard context.Context) error {
+	rs, err := w.r.db.QueryContext(hard, w.r.d.parkedRequests, w.p.Name, w.version)
+	if err != nil {
+		return err
+	}
+	type req struct{ stream, action string }
+	var reqs []req
+	for rs.Next() {
+		var q req
+		if err := rs.Scan(&q.stream, &q.action); err != nil {
+			rs.Close()
+			return err
+		}
+		reqs = append(reqs, q)
+	}
+	rs.Close()
+	if err := rs.Err(); err != nil {
+		return err
+	}
+	for _, q := range reqs {
+		err := w.resolve(ctx, hard, q.stream, q.action == "skip")
+		if isControl(err) {
+			return err
+		}
+		w.answer(q.stream, err)
+	}
+	return nil
+}
+
+// resolve applies a parked stream's held events (after skipping the failed
+// one when skip is set) and un-parks it; on failure the stream stays parked
+// at the event that failed, with the error.
+func (w *worker) resolve(ctx, hard context.Context, stream string, skip bool) error {
+	ps, err := w.r.parked(hard, w.r.db, w.p.Name, w.version)
+	if err != nil {
+		return err
+	}
+	var p *ParkedStream
+	for i := range ps {
+		if ps[i].Stream == stream {
+			p = &ps[i]
+		}
+	}
+	if p == nil {
+		delete(w.parked, stream)
+		return fmt.Errorf("%w: %q in %s", ErrNotParked, stream, w.p.Name)
+	}
+	scan, _ := w.current()
+	var held []chronicle.Event
+	for ev, err := range w.r.store.Read(hard, stream, p.EventVersion-1, &chronicle.ReadOptions{Filter: w.p.Filter}) {
+		if err != nil {
+			return err
+		}
+		if scan.Before(ev.Position) {
+			break
+		}
+		held = append(held, ev)
+	}
+	action := "retried"
+	if skip {
+		action = "skipped"
+		if len(held) > 0 && held[0].ID == p.EventID {
+			held = held[1:]
+		}
+	}
+	var failed *chronicle.Event
+	var cause error
+	for {
+		chunk := held[:min(len(held), w.r.opts.BatchSize)]
+		held = held[len(chunk):]
+		last := len(held) == 0
+		b := Batch{Name: w.p.Name, Version: w.version, Events: chunk}
+		if w.p.Handle != nil && len(chunk) > 0 {
+			if cause = w.p.Handle(hard, b); cause != nil {
+				failed = &chunk[0]
+				break
+			}
+		}
+		err := w.r.tx(hard, func(tx *sql.Tx) error {
+			if err := w.check(hard, tx); err != nil {
+				return err
+			}
+			if w.p.SQL != nil && len(chunk) > 0 {
+				if err := w.p.SQL(hard, tx, b); err != nil {
+					cause = err
+					return err
+				}
+			}
+			if last {
+				if _, err := tx.ExecContext(hard, w.r.d.parkedDelete, w.p.Name, w.version, stream); err != nil {
+					return err
+				}
+				return w.r.logTx(hard, tx, w.p.Name, w.version, action, stream, p.Position, p.EventID, "")
+			}
+			next := held[0]
+			_, err := tx.ExecContext(hard, w.r.d.parkedUpdate, int64(next.Position.Commit), int64(next.Position.Prepare), next.ID,
+				next.Version, next.Type, p.Error, p.Attempts, time.Now().UnixNano(), w.p.Name, w.version, stream)
+			return err
+		})
+		if cause != nil {
+			failed = &chunk[0]
+			break
+		}
+		if err != nil {
+			return err
+		}
+		if last {
+			delete(w.parked, stream)
+			w.logger().info("parked stream resumed", "stream", stream, "action", action)
+			return nil
+		}
+		p.Position, p.EventID = held[0].Position, held[0].ID
+	}
+	// Still parked: record the failed attempt.
+	_, err = w.r.db.ExecContext(hard, w.r.d.parkedUpdate, int64(failed.Position.Commit), int64(failed.Position.Prepare), failed.ID,
+		failed.Version, failed.Type, cause.Error(), p.Attempts+1, time.Now().UnixNano(), w.p.Name, w.version, stream)
+	if err != nil {
+		return err
+	}
+	return fmt.Errorf("projection: %s: stream %q stays parked: %w", w.p.Name, stream, cause)
+}
+
+// markCaughtUp records that the version reached the head, and switches to
+// it when it was being built and Options.AutoSwitch is set.
+func (w *worker) markCaughtUp(ctx context.Context) error {
+	if _, err := w.r.db.ExecContext(ctx, w.r.d.setCaughtUp, nowNS(), w.p.Name, w.version); err != nil {
+		return err
+	}
+	w.set(func() { w.caughtUp = true })
+	w.r.mu.Lock()
+	stage := w.stage
+	w.r.mu.Unlock()
+	w.logger().info("caught up", "stage", string(stage))
+	if w.r.opts.OnCaughtUp != nil {
+		w.r.opts.OnCaughtUp(w.p.Name, w.version)
+	}
+	if stage == Building && w.r.opts.AutoSwitch {
+		if err := w.r.Switch(ctx, w.p.Name); err != nil {
+			w.logger().warn("switch", err)
+		}
+	}
+	return nil
+}
+
+// renew extends the lease and records the progress made past events the
+// filter skipped.
+func (w *worker) renew(ctx context.Context) error {
+	ttl := w.r.opts.LeaseTTL.Milliseconds()
+	scan, _ := w.current()
+	var res sql.Result
+	var err error
+	if scan != w.dbScan {
+		res, err = w.r.db.ExecContext(ctx, w.r.d.progress, int64(scan.Commit), int64(scan.Prepare), ttl, nowNS(),
+			w.p.Name, w.version, w.r.owner, int64(w.dbScan.Commit), int64(w.dbScan.Prepare))
+	} else {
+		res, err = w.r.db.ExecContext(ctx, w.r.d.renew, ttl, w.p.Name, w.version, w.r.owner)
+	}
+	if err != nil {
+		return err
+	}
+	if n, err := res.RowsAffected(); err != nil || n == 0 {
+		if err != nil {
+			return err
+		}
+		return errLeaseLost
+	}
+	w.dbScan = scan
+	w.renewAt = time.Now().Add(w.r.opts.LeaseTTL / 3)
+	return nil
+}
+
+// persistProgress records progress past skipped events on the way out.
+func (w *worker) persistProgress(ctx context.Context) {
+	w.r.mu.Lock()
+	leased := w.leased
+	w.r.mu.Unlock()
+	if scan, _ := w.current(); leased && scan != w.dbScan && ctx.Err() == nil {
+		_ = w.renew(ctx)
+	}
+}
+
+// fail records the error that stopped the projection.
+func (w *worker) fail(ctx context.Context, err error) {
+	w.logger().error("projection failed", err)
+	msg := err.Error()
+	w.set(func() { w.state, w.lastErr, w.started = Failed, msg, true })
+	_ = w.r.tx(ctx, func(tx *sql.Tx) error {
+		if _, err := tx.ExecContext(ctx, w.r.d.fail, msg, nowNS(), w.p.Name, w.version); err != nil {
+			return err
+		}
+		scan, _ := w.current()
+		return w.r.logTx(ctx, tx, w.p.Name, w.version, "failed", "", scan, "", msg)
+	})
+}
+
+// idleFailed keeps a failed projection's lease, so that other runners do
+// not run into the same error, until ctx ends (false) or a Reset clears the
+// failure (true).
+func (w *worker) idleFailed(ctx, hard context.Context) bool {
+	for {
+		sleep(ctx, w.r.opts.LeaseTTL/3, w.pokeCh)
+		if ctx.Err() != nil {
+			return false
+		}
+		row, err := w.row(hard, w.r.db)
+		if err != nil {
+			continue
+		}
+		if row.failure == "" || row.owner != w.r.owner {
+			w.set(func() { w.state, w.lastErr = Stopped, "" })
+			return true
+		}
+		if _, err := w.r.db.ExecContext(hard, w.r.d.renew, w.r.opts.LeaseTTL.Milliseconds(), w.p.Name, w.version, w.r.owner); err != nil {
+			continue
+		}
+	}
+}
