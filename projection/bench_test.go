@@ -16,6 +16,7 @@ import (
 	"github.com/chronicle-go/chronicle/postgres"
 	"github.com/chronicle-go/chronicle/projection"
 	"github.com/chronicle-go/chronicle/sqlite"
+	"github.com/jackc/pgx/v5"
 )
 
 // Benchmark sizes: the catch-up benchmarks replay benchEvents events spread
@@ -50,14 +51,20 @@ func benchEnv(b *testing.B, backend string) *env {
 			b.Skip("CHRONICLE_TEST_POSTGRES_URL is not set")
 		}
 		schema := fmt.Sprintf("bench_%d", time.Now().UnixNano())
-		s, err := postgres.Open(ctx, url, &postgres.Options{Schema: schema, MaxConns: 8})
+		s, err := postgres.Open(ctx, url, &postgres.Options{Schema: schema, MaxConns: 16})
 		if err != nil {
 			b.Fatal(err)
 		}
 		db, _ := postgres.DB(s)
 		b.Cleanup(func() {
-			_, _ = db.ExecContext(context.Background(), "DROP SCHEMA "+schema+" CASCADE")
 			_ = s.Close()
+			conn, err := pgx.Connect(context.Background(), url)
+			if err != nil {
+				b.Errorf("drop schema: %v", err)
+				return
+			}
+			defer conn.Close(context.Background())
+			_, _ = conn.Exec(context.Background(), "DROP SCHEMA "+schema+" CASCADE")
 		})
 		return &env{name: backend, store: s, db: db, schema: schema}
 	}
@@ -95,15 +102,20 @@ func (u *upserter) create(b *testing.B) {
 }
 
 func (u *upserter) apply(ctx context.Context, tx *sql.Tx, events []chronicle.Event) error {
-	st, err := tx.PrepareContext(ctx, u.e.q("INSERT INTO "+u.table+" (stream, n, total) VALUES (?, 1, ?) "+
-		"ON CONFLICT (stream) DO UPDATE SET n = "+u.table+".n + 1, total = "+u.table+".total + excluded.total"))
-	if err != nil {
-		return err
+	q := u.e.q("INSERT INTO " + u.table + " (stream, n, total) VALUES (?, 1, ?) " +
+		"ON CONFLICT (stream) DO UPDATE SET n = " + u.table + ".n + 1, total = " + u.table + ".total + excluded.total")
+	exec := func(args ...any) error { _, err := tx.ExecContext(ctx, q, args...); return err }
+	if len(events) > 4 {
+		st, err := tx.PrepareContext(ctx, q)
+		if err != nil {
+			return err
+		}
+		defer st.Close()
+		exec = func(args ...any) error { _, err := st.ExecContext(ctx, args...); return err }
 	}
-	defer st.Close()
 	for _, ev := range events {
 		amount, _ := strconv.ParseInt(string(ev.Data), 10, 64)
-		if _, err := st.ExecContext(ctx, ev.Stream, amount); err != nil {
+		if err := exec(ev.Stream, amount); err != nil {
 			return err
 		}
 	}

@@ -134,10 +134,11 @@ type Backend struct {
 
 	notifier *conn // nil in memory: no other process can write there
 
-	uri      string     // the database's read-write URI, for DB's connections
-	dbMu     sync.Mutex // guards db and dbClosed
-	db       *sql.DB    // DB's handle, once asked for
-	dbClosed bool       // Close has run: DB's handle is closed
+	uri      string        // the database's read-write URI, for DB's connections
+	dbMu     sync.Mutex    // guards db and dbClosed
+	db       *sql.DB       // DB's handle, once asked for
+	dbClosed bool          // Close has run: DB's handle is closed
+	sqlTurn  chan struct{} // held by the DB handle's write transaction in progress
 }
 
 var _ chronicle.Backend = (*Backend)(nil)
@@ -169,7 +170,7 @@ func OpenBackend(ctx context.Context, path string, opts *Options) (*Backend, err
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: %w: %v", chronicle.ErrInvalid, err)
 	}
-	b := &Backend{opts: o, log: o.Logger}
+	b := &Backend{opts: o, log: o.Logger, sqlTurn: make(chan struct{}, 1)}
 	if err := b.open(ctx, path); err != nil {
 		_ = b.Close()
 		return nil, err

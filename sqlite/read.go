@@ -139,7 +139,9 @@ func queryEvents(c *conn, query string, args []any, limit int) ([]chronicle.Even
 	if err := bind(st, args...); err != nil {
 		return nil, err
 	}
-	events := make([]chronicle.Event, 0, min(limit, 1024))
+	// A page grows as rows come: live reads often return one event, and a
+	// page of Limit events would allocate (and clear) Limit of them.
+	events := make([]chronicle.Event, 0, min(limit, 64))
 	var sc scanner
 	for st.Step() {
 		events = append(events, sc.event(st))

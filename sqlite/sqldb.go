@@ -49,7 +49,10 @@ func DB(store *chronicle.Store) (*sql.DB, error) {
 // query_only); any other runs BEGIN IMMEDIATE, taking the file's write lock
 // at once, so that a transaction that reads and then writes never fails
 // with SQLITE_BUSY at its first write: it waits up to the busy timeout for
-// the store's writer and other processes instead. Appends of the store wait
+// the store's writer and other processes instead. The handle's write
+// transactions take turns within the process, queueing in Go rather than
+// sleeping in SQLite's busy handler. Connections keep their compiled
+// statements, so a query run again on a connection is parsed once. Appends of the store wait
 // for such a transaction in turn, so keep write transactions short: an
 // append that waits longer than the busy timeout fails with
 // [chronicle.ErrBusy]. Every isolation level up to sql.LevelSerializable is
@@ -73,6 +76,11 @@ func (b *Backend) DB() *sql.DB {
 	defer b.dbMu.Unlock()
 	if b.db == nil {
 		b.db = sql.OpenDB(connector{b})
+		// Opening a connection costs a schema parse: keep those that
+		// concurrent callers (a projection runner's goroutines, say)
+		// use, not database/sql's default of two, and let idle ones go.
+		b.db.SetMaxIdleConns(dbIdleConns)
+		b.db.SetConnMaxIdleTime(dbIdleTime)
 		if b.dbClosed {
 			_ = b.db.Close()
 		}
@@ -115,7 +123,7 @@ func (cn connector) Connect(ctx context.Context) (driver.Conn, error) {
 		_ = c.close()
 		return nil, fmt.Errorf("sqlite: configure %s: %w", b.path, sqlErr(ctx, err))
 	}
-	return &sqlConn{c: c, stmts: make(map[dbStmt]struct{})}, nil
+	return &sqlConn{b: b, c: c, stmts: make(map[dbStmt]struct{}), cache: make(map[string]*cachedStmt)}, nil
 }
 
 func (connector) Driver() driver.Driver { return sqlDriver{} }
@@ -131,11 +139,69 @@ func (sqlDriver) Open(string) (driver.Conn, error) {
 // sqlConn is one connection of [Backend.DB]. database/sql uses it from one
 // goroutine at a time.
 type sqlConn struct {
-	c      *conn               // BEGIN, COMMIT and ROLLBACK use its cache
-	stmts  map[dbStmt]struct{} // statements prepared through it, not closed yet
-	owner  *sqlRows            // the rows whose context is the interrupt, or nil
-	ronly  bool                // PRAGMA query_only is on, for a read-only transaction
+	b      *Backend
+	c      *conn                  // BEGIN, COMMIT and ROLLBACK use its cache
+	stmts  map[dbStmt]struct{}    // statements prepared through it and not cached, not closed yet
+	cache  map[string]*cachedStmt // statements kept for the next call with the same query
+	owner  *sqlRows               // the rows whose context is the interrupt, or nil
+	ronly  bool                   // PRAGMA query_only is on, for a read-only transaction
+	writer bool                   // a write transaction holds the backend's writer turn
 	closed bool
+}
+
+// cachedStmt is a compiled statement that a connection keeps for the next
+// call with the same query, so that a query run again and again (by a
+// projection, say) is parsed once per connection.
+type cachedStmt struct {
+	st     dbStmt
+	dollar bool
+	busy   bool // taken by a call or open rows
+}
+
+// How many idle connections the DB handle keeps, and for how long.
+const (
+	dbIdleConns = 16
+	dbIdleTime  = time.Minute
+)
+
+// maxCachedSQLStmts bounds each DB connection's statement cache.
+const maxCachedSQLStmts = 64
+
+// take returns a compiled statement for query: the cached one when it is
+// free, else a new one (cached when the query has none yet). put gives it
+// back: reset for the next call when cached, closed otherwise.
+func (c *sqlConn) take(query string) (st dbStmt, dollar bool, put func() error, err error) {
+	if cs, ok := c.cache[query]; ok && !cs.busy {
+		cs.busy = true
+		return cs.st, cs.dollar, cs.put, nil
+	}
+	st, err = c.prepare(query)
+	if err != nil {
+		return nil, false, nil, err
+	}
+	dollar = dollarParams(query, st)
+	if _, ok := c.cache[query]; ok {
+		c.stmts[st] = struct{}{}
+		return st, dollar, func() error { delete(c.stmts, st); return st.Close() }, nil
+	}
+	if len(c.cache) >= maxCachedSQLStmts {
+		for q, cs := range c.cache {
+			if !cs.busy {
+				_ = cs.st.Close()
+				delete(c.cache, q)
+			}
+		}
+	}
+	cs := &cachedStmt{st: st, dollar: dollar, busy: true}
+	c.cache[query] = cs
+	return st, dollar, cs.put, nil
+}
+
+func (cs *cachedStmt) put() error {
+	cs.busy = false
+	err := cs.st.Reset()
+	_ = cs.st.ClearBindings()
+	return err
 }
 
 var (
@@ -171,12 +237,11 @@ func (c *sqlConn) PrepareContext(ctx context.Context, query string) (driver.Stmt
 	}
 	c.interrupt(ctx)
 	defer c.release()
-	st, err := c.prepare(query)
+	st, dollar, put, err := c.take(query)
 	if err != nil {
 		return nil, sqlErr(ctx, err)
 	}
-	c.stmts[st] = struct{}{}
-	return &sqlStmt{c: c, st: st, dollar: dollarParams(query, st)}, nil
+	return &sqlStmt{c: c, st: st, dollar: dollar, put: put}, nil
 }
 
 // prepare compiles query, which must hold exactly one statement.
@@ -213,12 +278,12 @@ func (c *sqlConn) ExecContext(ctx context.Context, query string, args []driver.N
 		}
 		return c.result(), nil
 	}
-	st, err := c.prepare(query)
+	st, dollar, put, err := c.take(query)
 	if err != nil {
 		return nil, sqlErr(ctx, err)
 	}
-	defer st.Close()
-	if err := bindArgs(st, dollarParams(query, st), args); err != nil {
+	defer func() { _ = put() }()
+	if err := bindArgs(st, dollar, args); err != nil {
 		return nil, err
 	}
 	if err := st.Exec(); err != nil {
@@ -232,18 +297,17 @@ func (c *sqlConn) QueryContext(ctx context.Context, query string, args []driver.
 		return nil, driver.ErrBadConn
 	}
 	c.interrupt(ctx)
-	st, err := c.prepare(query)
+	st, dollar, put, err := c.take(query)
 	if err != nil {
 		c.release()
 		return nil, sqlErr(ctx, err)
 	}
-	if err := bindArgs(st, dollarParams(query, st), args); err != nil {
-		_ = st.Close()
+	if err := bindArgs(st, dollar, args); err != nil {
+		_ = put()
 		c.release()
 		return nil, err
 	}
-	c.stmts[st] = struct{}{}
-	r := &sqlRows{c: c, st: st, ctx: ctx}
+	r := &sqlRows{c: c, st: st, ctx: ctx, put: put}
 	c.owner = r
 	return r, nil
 }
@@ -271,8 +335,11 @@ func (c *sqlConn) BeginTx(ctx context.Context, opts driver.TxOptions) (driver.Tx
 	begin := "BEGIN IMMEDIATE"
 	if opts.ReadOnly {
 		begin = "BEGIN"
+	} else if err := c.beginWrite(ctx); err != nil {
+		return nil, err
 	}
 	if err := c.c.exec(begin); err != nil {
+		c.endWrite()
 		return nil, sqlErr(ctx, err)
 	}
 	if opts.ReadOnly {
@@ -295,6 +362,9 @@ func (c *sqlConn) end(query string) error {
 	var err error
 	if query == "COMMIT" || !c.c.c.GetAutocommit() {
 		err = c.c.exec(query)
+	}
+	if c.c.c.GetAutocommit() {
+		c.endWrite()
 	}
 	if c.ronly {
 		if qerr := c.c.exec("PRAGMA query_only = OFF"); qerr == nil {
@@ -340,7 +410,39 @@ func (c *sqlConn) Close() error {
 		_ = st.Close()
 	}
 	clear(c.stmts)
+	for _, cs := range c.cache {
+		_ = cs.st.Close()
+	}
+	clear(c.cache)
+	c.endWrite()
 	return c.c.close()
+}
+
+// beginWrite waits for the backend's turn of write transactions: the write
+// transactions of the DB handle take turns in the process, in Go, instead
+// of each waiting for the file's write lock in SQLite's busy handler, which
+// sleeps. It waits up to the busy timeout, like SQLite would.
+func (c *sqlConn) beginWrite(ctx context.Context) error {
+	t := time.NewTimer(c.b.opts.BusyTimeout)
+	defer t.Stop()
+	select {
+	case c.b.sqlTurn <- struct{}{}:
+		c.writer = true
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return fmt.Errorf("sqlite: %w: another write transaction of the DB handle held the database for longer than the busy timeout (%v)",
+			chronicle.ErrBusy, c.b.opts.BusyTimeout)
+	}
+}
+
+// endWrite gives the turn back once the write transaction has ended.
+func (c *sqlConn) endWrite() {
+	if c.writer {
+		c.writer = false
+		<-c.b.sqlTurn
+	}
 }
 
 // sqlTx is a transaction of [Backend.DB].
@@ -359,8 +461,9 @@ func (r sqlResult) RowsAffected() (int64, error) { return r.n, nil }
 type sqlStmt struct {
 	c      *sqlConn
 	st     dbStmt
-	dollar bool     // positional arguments bind to $1, $2, …
-	rows   *sqlRows // the open rows reading st, or nil
+	dollar bool         // positional arguments bind to $1, $2, …
+	put    func() error // gives st back to the connection
+	rows   *sqlRows     // the open rows reading st, or nil
 	closed bool
 }
 
@@ -378,8 +481,10 @@ func (s *sqlStmt) Close() error {
 	if s.rows != nil {
 		_ = s.rows.Close()
 	}
-	delete(s.c.stmts, s.st)
-	return s.st.Close()
+	if s.c.closed {
+		return nil // closing the connection closed the statement
+	}
+	return s.put()
 }
 
 // NumInput is the number of distinct parameters of the statement.
@@ -444,7 +549,8 @@ type sqlRows struct {
 	c      *sqlConn
 	st     dbStmt
 	ctx    context.Context
-	stmt   *sqlStmt // the prepared statement st belongs to; nil when the rows own st
+	stmt   *sqlStmt     // the prepared statement st belongs to; nil when the rows own st
+	put    func() error // gives st back to the connection, when the rows own it
 	cols   []string
 	done   bool // Step returned false
 	failed bool // and reported an error
@@ -524,8 +630,7 @@ func (r *sqlRows) Close() error {
 	}
 	var err error
 	if r.stmt == nil {
-		delete(r.c.stmts, r.st)
-		err = r.st.Close()
+		err = r.put()
 	} else {
 		r.stmt.rows = nil
 		err = r.st.Reset()

@@ -509,3 +509,165 @@ func TestDBLeftTransaction(t *testing.T) {
 		t.Errorf("the abandoned transaction's row is there (%d rows)", n)
 	}
 }
+
+// TestDBStatementReuse runs the same queries many times on one connection,
+// also with two rows of one query open at once and across a schema change,
+// which the connection's statement cache must all survive.
+func TestDBStatementReuse(t *testing.T) {
+	s, err := sqlite.Open(t.Context(), filepath.Join(t.TempDir(), "reuse.db"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	db := dbT(t, s)
+	db.SetMaxOpenConns(1) // one connection: every call meets the cache
+	execT(t, db, "CREATE TABLE kv (k INTEGER PRIMARY KEY, v TEXT)")
+	for i := range 200 {
+		execT(t, db, "INSERT INTO kv (k, v) VALUES (?, ?)", i, fmt.Sprint("v", i))
+		if got := countT(t, db, "SELECT count(*) FROM kv WHERE k <= ?", i); got != int64(i+1) {
+			t.Fatalf("after insert %d: count %d", i, got)
+		}
+	}
+	// Two open rows of the same query on one connection (a transaction
+	// pins it): the second cannot share the first's compiled statement.
+	const q = "SELECT k FROM kv WHERE k < ? ORDER BY k"
+	tx, err := db.BeginTx(t.Context(), &sql.TxOptions{ReadOnly: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r1, err := tx.QueryContext(t.Context(), q, 3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r2, err := tx.QueryContext(t.Context(), q, 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []int
+	for _, r := range []*sql.Rows{r1, r2, r1, r2, r1, r2} {
+		if !r.Next() {
+			continue
+		}
+		var k int
+		if err := r.Scan(&k); err != nil {
+			t.Fatal(err)
+		}
+		got = append(got, k)
+	}
+	for _, r := range []*sql.Rows{r1, r2} {
+		if err := r.Close(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		t.Fatal(err)
+	}
+	if fmt.Sprint(got) != "[0 0 1 1 2]" {
+		t.Fatalf("interleaved rows %v", got)
+	}
+	// A prepared statement and the same query by text, interleaved.
+	st, err := db.PrepareContext(t.Context(), "SELECT v FROM kv WHERE k = ?")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 20 {
+		var a, b string
+		if err := st.QueryRowContext(t.Context(), i).Scan(&a); err != nil {
+			t.Fatal(err)
+		}
+		if err := db.QueryRowContext(t.Context(), "SELECT v FROM kv WHERE k = ?", i+1).Scan(&b); err != nil {
+			t.Fatal(err)
+		}
+		if a != fmt.Sprint("v", i) || b != fmt.Sprint("v", i+1) {
+			t.Fatalf("got %q, %q", a, b)
+		}
+	}
+	if err := st.Close(); err != nil {
+		t.Fatal(err)
+	}
+	// A schema change under a cached statement.
+	execT(t, db, "ALTER TABLE kv ADD COLUMN w TEXT DEFAULT 'x'")
+	var cols []string
+	rows, err := db.QueryContext(t.Context(), "SELECT * FROM kv WHERE k = ?", 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cols, _ = rows.Columns()
+	_ = rows.Close()
+	if len(cols) != 3 {
+		t.Fatalf("columns after ALTER TABLE: %v", cols)
+	}
+}
+
+// TestDBWriteTransactionsTakeTurns runs write transactions from many
+// goroutines: they wait for each other in the process and all commit, a
+// waiter whose context ends gives up, and the store's appends go on.
+func TestDBWriteTransactionsTakeTurns(t *testing.T) {
+	s, err := sqlite.Open(t.Context(), filepath.Join(t.TempDir(), "turns.db"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	db := dbT(t, s)
+	execT(t, db, "CREATE TABLE counter (id INTEGER PRIMARY KEY, n INTEGER NOT NULL)")
+	execT(t, db, "INSERT INTO counter VALUES (1, 0)")
+	var wg sync.WaitGroup
+	errs := make(chan error, 16)
+	for g := range 8 {
+		wg.Go(func() {
+			for range 25 {
+				tx, err := db.BeginTx(t.Context(), nil)
+				if err != nil {
+					errs <- err
+					return
+				}
+				var n int
+				if err := tx.QueryRowContext(t.Context(), "SELECT n FROM counter WHERE id = 1").Scan(&n); err != nil {
+					_ = tx.Rollback()
+					errs <- err
+					return
+				}
+				if _, err := tx.ExecContext(t.Context(), "UPDATE counter SET n = ? WHERE id = 1", n+1); err != nil {
+					_ = tx.Rollback()
+					errs <- err
+					return
+				}
+				if err := tx.Commit(); err != nil {
+					errs <- err
+					return
+				}
+			}
+			if _, err := s.Append(t.Context(), fmt.Sprint("g-", g), chronicle.Any, chronicle.EventData{Type: "Done"}); err != nil {
+				errs <- err
+			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+	if n := countT(t, db, "SELECT n FROM counter WHERE id = 1"); n != 200 {
+		t.Fatalf("counter %d, want 200: a read-modify-write was lost", n)
+	}
+	// A transaction waiting for the turn gives up when its context ends.
+	tx, err := db.BeginTx(t.Context(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(t.Context(), 50*time.Millisecond)
+	defer cancel()
+	if _, err := db.BeginTx(ctx, nil); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("BeginTx while another write transaction runs, with a short context: %v", err)
+	}
+	if err := tx.Rollback(); err != nil {
+		t.Fatal(err)
+	}
+	tx, err = db.BeginTx(t.Context(), nil) // the turn came back
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := tx.Commit(); err != nil {
+		t.Fatal(err)
+	}
+}
