@@ -504,3 +504,50 @@ func TestInvalidProjections(t *testing.T) {
 		})
 	}
 }
+
+// TestShutdownFinishesTheBatchInFlight cancels Run while a handler runs:
+// Run returns only after that batch has committed, and a later runner
+// goes on from there without applying it again.
+func TestShutdownFinishesTheBatchInFlight(t *testing.T) {
+	backends(t, func(t *testing.T, e *env) {
+		m := &balances{e: e, table: "bal"}
+		m.create(t, 1)
+		entered := make(chan struct{})
+		release := make(chan struct{})
+		var once sync.Once
+		h := func(ctx context.Context, tx *sql.Tx, b projection.Batch) error {
+			once.Do(func() {
+				close(entered)
+				<-release
+			})
+			return m.handle(ctx, tx, b)
+		}
+		last := appendN(t, e.store, "acct", 3, 30, "Deposited")
+		r, err := projection.New(e.store, fast(), projection.Projection{Name: "balances", Version: 1, SQL: h})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan error, 1)
+		go func() { done <- r.Run(ctx) }()
+		<-entered
+		cancel()
+		select {
+		case err := <-done:
+			t.Fatalf("Run returned (%v) while a batch was in flight", err)
+		case <-time.After(50 * time.Millisecond):
+		}
+		close(release)
+		if err := <-done; err != nil {
+			t.Fatal(err)
+		}
+		m.checkOnce(t, 1, 30) // the batch in flight committed
+		r, err = projection.New(e.store, fast(), projection.Projection{Name: "balances", Version: 1, SQL: m.handle})
+		if err != nil {
+			t.Fatal(err)
+		}
+		start(t, r)
+		waitFor(t, r, last)
+		m.checkOnce(t, 1, 30)
+	})
+}

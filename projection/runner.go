@@ -169,6 +169,7 @@ func (r *Runner) Run(ctx context.Context) error {
 	r.mu.Lock()
 	r.ready = true
 	r.mu.Unlock()
+	<-ctx.Done() // versions may retire before; Run lasts until ctx ends
 	wg.Wait()
 	r.progress.Broadcast()
 	return nil
@@ -331,6 +332,10 @@ func (r *Runner) worker(name string, version int) *worker {
 	return r.workers[wkey{name, version}]
 }
 
+// remotePoll is how often WaitFor reads the checkpoint of a projection that
+// runs in another process, between the store's notifications.
+const remotePoll = 100 * time.Millisecond
+
 // WaitFor returns once each named projection (all of the runner's when
 // none is named) has processed every event up to pos (typically a position
 // that [chronicle.Store.Append] returned): its active version's checkpoint
@@ -339,9 +344,10 @@ func (r *Runner) worker(name string, version int) *worker {
 // [Runner.Parked]). It returns ctx's error when ctx ends first, and an
 // error matching [ErrFailed] when a projection has stopped on an error.
 //
-// Projections that this runner runs wake it as they commit; for those run by
-// another runner of the store it reads their checkpoints when the store
-// notices a commit (see [chronicle.Store.Notify]).
+// Projections that this runner runs wake it as they commit. For those run
+// by another runner of the store (another process) it reads their
+// checkpoints when the store notices a commit (see
+// [chronicle.Store.Notify]) and at least every 100ms.
 func (r *Runner) WaitFor(ctx context.Context, pos chronicle.Position, names ...string) error {
 	if len(names) == 0 {
 		for name := range r.projs {
@@ -387,9 +393,10 @@ func (r *Runner) WaitFor(ctx context.Context, pos chronicle.Position, names ...s
 				return nil
 			}
 			if tick == nil {
-				// A safety net for checkpoints moved by another process
-				// whose commit the store's notifier does not report.
-				tick = time.NewTicker(r.opts.LeaseTTL / 3)
+				// Another process's checkpoint commits wake the store's
+				// notifier on SQLite (within its PollInterval) but not
+				// on PostgreSQL: look again at least this often.
+				tick = time.NewTicker(min(r.opts.LeaseTTL/3, remotePoll))
 				defer tick.Stop()
 			}
 		}
