@@ -322,3 +322,53 @@ func status(t *testing.T, r *projection.Runner, name string, version int) projec
 	t.Fatalf("no status for %s version %d in %+v", name, version, sts)
 	return projection.Status{}
 }
+
+// newRunner is projection.New for tests that expect it to succeed.
+func newRunner(t *testing.T, s *chronicle.Store, opts *projection.Options, ps ...projection.Projection) *projection.Runner {
+	t.Helper()
+	r, err := projection.New(s, opts, ps...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r
+}
+
+// explain logs the events of the store that the read model has not
+// applied, to tell a skipped event from a repeated one.
+func (m *balances) explain(t *testing.T, version int) {
+	t.Helper()
+	applied := map[string]int{}
+	rs, err := m.e.db.QueryContext(context.Background(), "SELECT id, times FROM "+m.applied(version))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for rs.Next() {
+		var id string
+		var n int
+		if err := rs.Scan(&id, &n); err != nil {
+			t.Fatal(err)
+		}
+		applied[id] = n
+	}
+	rs.Close()
+	var prev chronicle.Event
+	for ev, err := range m.e.store.ReadAll(context.Background(), chronicle.Position{}, nil) {
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n := applied[ev.ID]; n != 1 {
+			t.Logf("event %s at %s (stream %s v%d, after %s) applied %d times", ev.ID, ev.Position, ev.Stream, ev.Version, prev.Position, n)
+		}
+		prev = ev
+	}
+	for _, r := range []string{"chronicle_projection_log", m.e.schema + ".projection_log"} {
+		if rows, err := m.e.db.QueryContext(context.Background(), "SELECT action, detail FROM "+r); err == nil {
+			for rows.Next() {
+				var a, d string
+				_ = rows.Scan(&a, &d)
+				t.Logf("log: %s %s", a, d)
+			}
+			rows.Close()
+		}
+	}
+}

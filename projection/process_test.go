@@ -146,18 +146,26 @@ func TestExactlyOnceUnderCrashes(t *testing.T) {
 		// Finish the projection here (the dead child's lease runs out), and
 		// build a fresh one from scratch beside it.
 		opts := fast()
-		r, err := projection.New(e.store, opts,
+		r := newRunner(t, e.store, opts,
 			projection.Projection{Name: "balances", Version: 1, SQL: m.handle},
 			projection.Projection{Name: "fresh", Version: 1, SQL: fresh.handle})
-		if err != nil {
-			t.Fatal(err)
-		}
 		start(t, r)
-		head, err := e.store.Head(context.Background())
-		if err != nil {
-			t.Fatal(err)
+		// A killed child's last append may still commit after the kill on
+		// PostgreSQL (the server got its COMMIT): wait until the head stays
+		// where it is.
+		var head chronicle.Position
+		for {
+			h, err := e.store.Head(context.Background())
+			if err != nil {
+				t.Fatal(err)
+			}
+			waitFor(t, r, h)
+			if h == head {
+				break
+			}
+			head = h
+			time.Sleep(100 * time.Millisecond)
 		}
-		waitFor(t, r, head)
 		want := expected(t, e.store, nil, nil)
 		var events int
 		for _, v := range want {
@@ -169,6 +177,7 @@ func TestExactlyOnceUnderCrashes(t *testing.T) {
 			t.Fatalf("only %d events were appended by the children", events)
 		}
 		if got := m.rows(t, 1); !maps.Equal(got, want) {
+			m.explain(t, 1)
 			t.Fatalf("read model after %d kills: %v, want %v", kills, got, want)
 		}
 		if got := fresh.rows(t, 1); !maps.Equal(got, want) {
@@ -200,37 +209,53 @@ func TestTwoProcessesTakeOver(t *testing.T) {
 		})
 		// An observer in this process: WaitFor reads the checkpoint the
 		// children store.
-		obs, err := projection.New(e.store, fast(), projection.Projection{Name: "balances", Version: 1, SQL: m.handle})
-		if err != nil {
-			t.Fatal(err)
-		}
+		obs := newRunner(t, e.store, fast(), projection.Projection{Name: "balances", Version: 1, SQL: m.handle})
 		last := appendN(t, e.store, "acct", 10, 300, "Deposited")
 		waitFor(t, obs, last)
 		holder := status(t, obs, "balances", 1).Owner
 		if procs[holder] == nil {
 			t.Fatalf("owner %q is not a child", holder)
 		}
-		// Kill the holder in the middle of more appends.
+		// Kill the holder in the middle of more appends, and time how long
+		// the projection stays without a live owner.
+		table := "chronicle_projections"
+		if e.schema != "" {
+			table = e.schema + ".projections"
+		}
+		owner := func() string {
+			var o string
+			if err := e.db.QueryRowContext(context.Background(), "SELECT owner FROM "+table).Scan(&o); err != nil {
+				t.Fatal(err)
+			}
+			return o
+		}
+		var killed time.Time
 		for i := range 100 {
 			appendN(t, e.store, "acct", 10, 1, "Deposited")
 			if i == 50 {
 				kill(t, procs[holder])
+				killed = time.Now()
 				delete(procs, holder)
 			}
 		}
-		killed := time.Now()
-		last = appendN(t, e.store, "acct", 10, 1, "Deposited")
-		waitFor(t, obs, last)
-		took := time.Since(killed)
-		bound := childTTL + childTTL/3
-		st := status(t, obs, "balances", 1)
-		if st.Owner == holder || procs[st.Owner] == nil {
-			t.Fatalf("after the kill the owner is %q", st.Owner)
+		var survivor string
+		for survivor = owner(); survivor == holder; survivor = owner() {
+			time.Sleep(5 * time.Millisecond)
 		}
-		if took > bound+500*time.Millisecond {
+		took := time.Since(killed)
+		if procs[survivor] == nil {
+			t.Fatalf("after the kill the owner is %q", survivor)
+		}
+		// The bound: the dead holder's lease runs out at most LeaseTTL
+		// after its last renewal, and the survivor tries every third of
+		// it. The test allows a second more for a loaded machine.
+		bound := childTTL + childTTL/3
+		if took > bound+time.Second {
 			t.Errorf("takeover took %v, the bound is %v", took, bound)
 		}
-		t.Logf("takeover by %s after %v (bound %v)", st.Owner, took, bound)
+		t.Logf("takeover by %s %v after the kill (bound %v)", survivor, took, bound)
+		last = appendN(t, e.store, "acct", 10, 1, "Deposited")
+		waitFor(t, obs, last)
 		if got, want := m.rows(t, 1), expected(t, e.store, nil, nil); !maps.Equal(got, want) {
 			t.Fatalf("read model %v, want %v", got, want)
 		}

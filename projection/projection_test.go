@@ -33,10 +33,7 @@ func TestCatchUpThenLiveExactlyOnce(t *testing.T) {
 		appendN(t, e.store, "acct", 10, 500, "Deposited")
 		opts := fast()
 		opts.BatchSize = 64
-		r, err := projection.New(e.store, opts, projection.Projection{Name: "balances", Version: 1, SQL: m.handle})
-		if err != nil {
-			t.Fatal(err)
-		}
+		r := newRunner(t, e.store, opts, projection.Projection{Name: "balances", Version: 1, SQL: m.handle})
 		start(t, r)
 		last := appendN(t, e.store, "acct", 10, 50, "Deposited")
 		waitFor(t, r, last, "balances")
@@ -69,20 +66,14 @@ func TestRestartResumesFromCheckpoint(t *testing.T) {
 		p := projection.Projection{Name: "balances", Version: 1, SQL: m.handle}
 		last := appendN(t, e.store, "acct", 5, 200, "Deposited")
 		for round := range 3 {
-			r, err := projection.New(e.store, fast(), p)
-			if err != nil {
-				t.Fatal(err)
-			}
+			r := newRunner(t, e.store, fast(), p)
 			stop := start(t, r)
 			waitFor(t, r, last)
 			stop()
 			last = appendN(t, e.store, "acct", 5, 100, "Deposited")
 			_ = round
 		}
-		r, err := projection.New(e.store, fast(), p)
-		if err != nil {
-			t.Fatal(err)
-		}
+		r := newRunner(t, e.store, fast(), p)
 		start(t, r)
 		waitFor(t, r, last)
 		if got, want := m.rows(t, 1), expected(t, e.store, nil, nil); !maps.Equal(got, want) {
@@ -106,14 +97,11 @@ func TestFiltersAndIsolation(t *testing.T) {
 		opts.OnFailure = projection.Stop
 		ordersF := chronicle.Filter{chronicle.StreamPrefix("order-")}
 		refundsF := chronicle.Filter{chronicle.TypeIs("Refunded")}
-		r, err := projection.New(e.store, opts,
+		r := newRunner(t, e.store, opts,
 			projection.Projection{Name: "orders", Version: 1, Filter: ordersF, SQL: orders.handle},
 			projection.Projection{Name: "refunds", Version: 1, Filter: refundsF, SQL: refunds.handle},
 			projection.Projection{Name: "broken", Version: 1, SQL: broken.handle},
 		)
-		if err != nil {
-			t.Fatal(err)
-		}
 		start(t, r)
 		last := appendN(t, e.store, "order", 4, 8, "Placed")
 		waitFor(t, r, last, "orders", "refunds")
@@ -150,10 +138,7 @@ func TestPoisonEventParksItsStream(t *testing.T) {
 		caught := make(chan struct{})
 		opts := fast()
 		opts.OnCaughtUp = func(string, int) { close(caught) }
-		r, err := projection.New(e.store, opts, projection.Projection{Name: "balances", Version: 1, SQL: m.handle})
-		if err != nil {
-			t.Fatal(err)
-		}
+		r := newRunner(t, e.store, opts, projection.Projection{Name: "balances", Version: 1, SQL: m.handle})
 		start(t, r)
 		<-caught
 		ctx := context.Background()
@@ -253,10 +238,7 @@ func TestBlueGreenRebuild(t *testing.T) {
 		m.create(t, 2)
 		appendN(t, e.store, "acct", 7, 300, "Deposited")
 		v1 := projection.Projection{Name: "balances", Version: 1, SQL: m.handle}
-		r1, err := projection.New(e.store, fast(), v1)
-		if err != nil {
-			t.Fatal(err)
-		}
+		r1 := newRunner(t, e.store, fast(), v1)
 		stop1 := start(t, r1)
 		last := appendN(t, e.store, "acct", 7, 10, "Deposited")
 		waitFor(t, r1, last)
@@ -274,10 +256,7 @@ func TestBlueGreenRebuild(t *testing.T) {
 		opts := fast()
 		opts.BatchSize = 10
 		opts.OnCaughtUp = func(_ string, v int) { caught <- v }
-		r2, err := projection.New(e.store, opts, projection.Projection{Name: "balances", Version: 2, SQL: slow})
-		if err != nil {
-			t.Fatal(err)
-		}
+		r2 := newRunner(t, e.store, opts, projection.Projection{Name: "balances", Version: 2, SQL: slow})
 		start(t, r2)
 		last = appendN(t, e.store, "acct", 7, 5, "Deposited")
 		waitFor(t, r2, last) // the active version, 1, serves
@@ -311,10 +290,7 @@ func TestBlueGreenRebuild(t *testing.T) {
 			t.Fatalf("v1 kept running after the switch")
 		}
 		// The old code can no longer run against this store.
-		r3, err := projection.New(e.store, fast(), v1)
-		if err != nil {
-			t.Fatal(err)
-		}
+		r3 := newRunner(t, e.store, fast(), v1)
 		if err := r3.Run(context.Background()); !errors.Is(err, chronicle.ErrInvalid) {
 			t.Fatalf("Run of a retired version = %v", err)
 		}
@@ -330,10 +306,7 @@ func TestWaitForEndsWithContext(t *testing.T) {
 			<-release
 			return nil
 		}
-		r, err := projection.New(e.store, fast(), projection.Projection{Name: "slow", Version: 1, SQL: h})
-		if err != nil {
-			t.Fatal(err)
-		}
+		r := newRunner(t, e.store, fast(), projection.Projection{Name: "slow", Version: 1, SQL: h})
 		start(t, r)
 		last := appendN(t, e.store, "s", 1, 1, "E")
 		ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
@@ -363,18 +336,12 @@ func TestPlainHandlerAtLeastOnce(t *testing.T) {
 		}
 		p := projection.Projection{Name: "mailer", Version: 1, Handle: h}
 		last := appendN(t, e.store, "m", 3, 30, "Sent")
-		r, err := projection.New(e.store, fast(), p)
-		if err != nil {
-			t.Fatal(err)
-		}
+		r := newRunner(t, e.store, fast(), p)
 		stop := start(t, r)
 		waitFor(t, r, last)
 		stop()
 		last = appendN(t, e.store, "m", 3, 10, "Sent")
-		r, err = projection.New(e.store, fast(), p)
-		if err != nil {
-			t.Fatal(err)
-		}
+		r = newRunner(t, e.store, fast(), p)
 		start(t, r)
 		waitFor(t, r, last)
 		mu.Lock()
@@ -396,10 +363,7 @@ func TestCheckpointMustMatchTheStore(t *testing.T) {
 		m.create(t, 1)
 		p := projection.Projection{Name: "balances", Version: 1, SQL: m.handle}
 		last := appendN(t, e.store, "a", 2, 20, "E")
-		r, err := projection.New(e.store, fast(), p)
-		if err != nil {
-			t.Fatal(err)
-		}
+		r := newRunner(t, e.store, fast(), p)
 		stop := start(t, r)
 		waitFor(t, r, last)
 		stop()
@@ -432,10 +396,7 @@ func TestCheckpointMustMatchTheStore(t *testing.T) {
 				if err := tx.Commit(); err != nil {
 					t.Fatal(err)
 				}
-				r, err := projection.New(e.store, fast(), p)
-				if err != nil {
-					t.Fatal(err)
-				}
+				r := newRunner(t, e.store, fast(), p)
 				stop := start(t, r)
 				eventually(t, "the projection to fail", func() bool { return status(t, r, "balances", 1).State == projection.Failed })
 				wctx, cancel := context.WithTimeout(ctx, 10*time.Second)
@@ -462,10 +423,7 @@ func TestCheckpointMustMatchTheStore(t *testing.T) {
 			}
 			return err
 		}
-		r, err = projection.New(e.store, fast(), p)
-		if err != nil {
-			t.Fatal(err)
-		}
+		r = newRunner(t, e.store, fast(), p)
 		start(t, r)
 		waitFor(t, r, last)
 		if err := r.Reset(ctx, "balances"); err != nil {
@@ -523,10 +481,7 @@ func TestShutdownFinishesTheBatchInFlight(t *testing.T) {
 			return m.handle(ctx, tx, b)
 		}
 		last := appendN(t, e.store, "acct", 3, 30, "Deposited")
-		r, err := projection.New(e.store, fast(), projection.Projection{Name: "balances", Version: 1, SQL: h})
-		if err != nil {
-			t.Fatal(err)
-		}
+		r := newRunner(t, e.store, fast(), projection.Projection{Name: "balances", Version: 1, SQL: h})
 		ctx, cancel := context.WithCancel(context.Background())
 		done := make(chan error, 1)
 		go func() { done <- r.Run(ctx) }()
@@ -542,10 +497,7 @@ func TestShutdownFinishesTheBatchInFlight(t *testing.T) {
 			t.Fatal(err)
 		}
 		m.checkOnce(t, 1, 30) // the batch in flight committed
-		r, err = projection.New(e.store, fast(), projection.Projection{Name: "balances", Version: 1, SQL: m.handle})
-		if err != nil {
-			t.Fatal(err)
-		}
+		r = newRunner(t, e.store, fast(), projection.Projection{Name: "balances", Version: 1, SQL: m.handle})
 		start(t, r)
 		waitFor(t, r, last)
 		m.checkOnce(t, 1, 30)
