@@ -26,7 +26,7 @@ type dialect struct {
 	forUpdate string // appended to the SELECT that locks a checkpoint row
 
 	// Statements.
-	insert, selectOne, selectName, lock, advance, progress, acquire, renew, release, fail, setStage, setCaughtUp,
+	insert, selectOne, selectName, lock, advance, progress, acquire, renew, keep, release, fail, setStage, setStageIf, setCaughtUp, lockName,
 	clearFailure, reset, listAll, eventID, lagCount,
 	parkedList, parkedInsert, parkedDelete, parkedDeleteAll, parkedRequest, parkedRequests, parkedUpdate,
 	logInsert, logList string
@@ -47,6 +47,12 @@ func newDialect(b sqlBackend) (*dialect, error) {
 	default:
 		return nil, fmt.Errorf("projection: %w: unsupported SQL dialect %q", chronicle.ErrInvalid, d.name)
 	}
+	if d.name == "postgres" {
+		// Registration, Switch and Reset read a projection's rows and
+		// then write them: serialize them per name (SQLite's BEGIN
+		// IMMEDIATE serializes every write transaction already).
+		d.lockName = "SELECT pg_advisory_xact_lock(hashtext('chronicle.projection:' || $1))"
+	}
 	p := b.SQLTable("projections")
 	pk := b.SQLTable("projection_parked")
 	lg := b.SQLTable("projection_log")
@@ -61,15 +67,19 @@ func newDialect(b sqlBackend) (*dialect, error) {
 		"lease_until = "+now+" + ?, updated_ns = ? WHERE name = ? AND version = ? AND owner = ? AND pos_commit = ? AND pos_prepare = ? "+
 		"AND stage <> 'retired'")
 	set(&d.progress, "UPDATE "+p+" SET pos_commit = ?, pos_prepare = ?, lease_until = "+now+" + ?, updated_ns = ? "+
-		"WHERE name = ? AND version = ? AND owner = ? AND pos_commit = ? AND pos_prepare = ?")
+		"WHERE name = ? AND version = ? AND owner = ? AND pos_commit = ? AND pos_prepare = ? AND stage <> 'retired'")
 	set(&d.acquire, "UPDATE "+p+" SET owner = ?, lease_until = "+now+" + ? "+
 		"WHERE name = ? AND version = ? AND stage <> 'retired' AND (owner = ? OR owner = '' OR lease_until < "+now+")")
-	set(&d.renew, "UPDATE "+p+" SET lease_until = "+now+" + ? WHERE name = ? AND version = ? AND owner = ?")
+	set(&d.renew, "UPDATE "+p+" SET lease_until = "+now+" + ? WHERE name = ? AND version = ? AND owner = ? "+
+		"AND pos_commit = ? AND pos_prepare = ? AND stage <> 'retired'")
+	set(&d.keep, "UPDATE "+p+" SET lease_until = "+now+" + ? WHERE name = ? AND version = ? AND owner = ?")
 	set(&d.release, "UPDATE "+p+" SET owner = '', lease_until = 0 WHERE name = ? AND version = ? AND owner = ?")
-	set(&d.fail, "UPDATE "+p+" SET failure = ?, updated_ns = ? WHERE name = ? AND version = ?")
+	set(&d.fail, "UPDATE "+p+" SET failure = ?, updated_ns = ? WHERE name = ? AND version = ? AND owner = ?")
 	set(&d.clearFailure, "UPDATE "+p+" SET failure = '' WHERE name = ? AND version = ? AND owner = ?")
 	set(&d.setStage, "UPDATE "+p+" SET stage = ?, updated_ns = ? WHERE name = ? AND version = ?")
-	set(&d.setCaughtUp, "UPDATE "+p+" SET caught_up = 1, updated_ns = ? WHERE name = ? AND version = ?")
+	set(&d.setCaughtUp, "UPDATE "+p+" SET caught_up = 1, updated_ns = ? WHERE name = ? AND version = ? AND owner = ? "+
+		"AND pos_commit = ? AND pos_prepare = ?")
+	set(&d.setStageIf, "UPDATE "+p+" SET stage = ?, updated_ns = ? WHERE name = ? AND version = ? AND stage = ?")
 	set(&d.reset, "UPDATE "+p+" SET pos_commit = 0, pos_prepare = 0, last_commit = 0, last_prepare = 0, last_id = '', "+
 		"caught_up = 0, failure = '', updated_ns = ? WHERE name = ? AND version = ?")
 	set(&d.eventID, eventByPos)

@@ -372,3 +372,13 @@ func (m *balances) explain(t *testing.T, version int) {
 		}
 	}
 }
+
+// clear empties the read model of version in tx (a projection's Reset).
+func (m *balances) clear(ctx context.Context, tx *sql.Tx, version int) error {
+	for _, t := range []string{m.name(version), m.applied(version)} {
+		if _, err := tx.ExecContext(ctx, "DELETE FROM "+t); err != nil {
+			return err
+		}
+	}
+	return nil
+}

@@ -181,10 +181,12 @@ type Options struct {
 	// AutoSwitch makes a new version the active one as soon as it has
 	// caught up, retiring the old one. Without it, call [Runner.Switch].
 	AutoSwitch bool
-	// OnCaughtUp, when set, is called (from the projection's goroutine)
-	// each time a projection version reaches the head for the first time;
-	// for a new version being built beside an old one, that means it is
-	// ready to be switched to.
+	// OnCaughtUp, when set, is called each time a projection version
+	// reaches the head for the first time; for a new version being built
+	// beside an old one, that means it is ready to be switched to. It runs
+	// on that version's goroutine, which waits for it: it must return
+	// promptly and must not wait for the projection (WaitFor); start a
+	// goroutine for longer work.
 	OnCaughtUp func(name string, version int)
 	// ShutdownTimeout bounds how long Run waits, once its context ends, for
 	// the batches in flight to finish; after it their contexts are

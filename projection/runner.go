@@ -1,6 +1,7 @@
 package projection
 
 import (
+	"cmp"
 	"context"
 	"crypto/rand"
 	"database/sql"
@@ -181,6 +182,9 @@ func (r *Runner) Run(ctx context.Context) error {
 func (r *Runner) register(ctx context.Context, p *Projection) ([]int, error) {
 	var out []int
 	err := r.tx(ctx, func(tx *sql.Tx) error {
+		if err := r.lockName(ctx, tx, p.Name); err != nil {
+			return err
+		}
 		rows, err := r.rows(ctx, tx, p.Name)
 		if err != nil {
 			return err
@@ -299,6 +303,16 @@ func (r *Runner) tx(ctx context.Context, fn func(tx *sql.Tx) error) error {
 		return err
 	}
 	return tx.Commit()
+}
+
+// lockName serializes, on PostgreSQL, the transactions that read a
+// projection's rows and then write them (registration, Switch, Reset).
+func (r *Runner) lockName(ctx context.Context, tx *sql.Tx, name string) error {
+	if r.d.lockName == "" {
+		return nil
+	}
+	_, err := tx.ExecContext(ctx, r.d.lockName, name)
+	return err
 }
 
 func (r *Runner) logTx(ctx context.Context, tx *sql.Tx, name string, version int, action, stream string, pos chronicle.Position, id, detail string) error {
@@ -601,64 +615,100 @@ func (r *Runner) request(ctx context.Context, name, stream, action string) error
 	if err != nil {
 		return err
 	}
+	// Wait for the outcome only when this runner serves the projection;
+	// register before recording the request, so the answer cannot come
+	// first.
+	var done chan error
+	w := r.worker(name, act.version)
+	if w != nil {
+		r.mu.Lock()
+		if w.leased && !w.exited && w.state != Failed {
+			done = make(chan error, 1)
+			w.waiters[stream] = append(w.waiters[stream], done)
+		}
+		r.mu.Unlock()
+	}
+	unwait := func() {
+		if done == nil {
+			return
+		}
+		r.mu.Lock()
+		w.waiters[stream] = slices.DeleteFunc(w.waiters[stream], func(c chan error) bool { return c == done })
+		r.mu.Unlock()
+	}
 	res, err := r.db.ExecContext(ctx, r.d.parkedRequest, action, name, act.version, stream)
 	if err != nil {
+		unwait()
 		return fmt.Errorf("projection: %s %s of %s: %w", action, stream, name, err)
 	}
 	if n, err := res.RowsAffected(); err == nil && n == 0 {
+		unwait()
 		return fmt.Errorf("%w: %q in %s", ErrNotParked, stream, name)
 	}
-	w := r.worker(name, act.version)
-	if w == nil {
+	if done == nil {
 		return nil
 	}
-	done := make(chan error, 1)
-	r.mu.Lock()
-	if !w.leased || w.exited {
-		r.mu.Unlock()
-		return nil
-	}
-	w.waiters[stream] = append(w.waiters[stream], done)
-	r.mu.Unlock()
 	w.poke()
 	select {
 	case err := <-done:
 		return err
 	case <-ctx.Done():
+		unwait()
 		return ctx.Err()
 	}
 }
 
-// Reset moves the named projection's active version back to the start of
-// the store, in one transaction that also forgets its parked streams, runs
-// the projection's Reset function (to clear its read model) and records the
-// reset; the projection then replays everything (its batches say
-// Replaying). The runner that holds the projection notices at its next
-// batch.
+// Reset moves a version of the named projection back to the start of the
+// store: the version this runner registers (Projection.Version) when the
+// store has it — the active one, or a new one being built beside it — else
+// the active one. In one transaction it also forgets the version's parked
+// streams and failure, runs the projection's Reset function (to clear its
+// read model) and records the reset; the version then replays everything
+// (its batches say Replaying). The runner that holds the version notices at
+// once when it is this one, else within a third of Options.LeaseTTL.
 func (r *Runner) Reset(ctx context.Context, name string) error {
-	act, err := r.activeVersion(ctx, name)
-	if err != nil {
-		return err
+	p, ok := r.projs[name]
+	if !ok {
+		return fmt.Errorf("%w: %q", ErrUnknown, name)
 	}
-	p := r.projs[name]
-	err = r.tx(ctx, func(tx *sql.Tx) error {
-		if _, err := tx.ExecContext(ctx, r.d.reset, nowNS(), name, act.version); err != nil {
+	var version int
+	err := r.tx(ctx, func(tx *sql.Tx) error {
+		if err := r.lockName(ctx, tx, name); err != nil {
 			return err
 		}
-		if _, err := tx.ExecContext(ctx, r.d.parkedDeleteAll, name, act.version); err != nil {
+		rows, err := r.rows(ctx, tx, name)
+		if err != nil {
+			return err
+		}
+		var at chronicle.Position
+		for _, w := range rows {
+			if w.version == p.Version && w.stage != Retired || version == 0 && w.stage == Active {
+				version, at = w.version, w.pos
+			}
+		}
+		if version == 0 {
+			return fmt.Errorf("%w: %q has no version in the store yet (Run registers it)", ErrUnknown, name)
+		}
+		if _, err := tx.ExecContext(ctx, r.d.reset, nowNS(), name, version); err != nil {
+			return err
+		}
+		if _, err := tx.ExecContext(ctx, r.d.parkedDeleteAll, name, version); err != nil {
 			return err
 		}
 		if p.Reset != nil {
-			if err := p.Reset(ctx, tx, name, act.version); err != nil {
+			if err := p.Reset(ctx, tx, name, version); err != nil {
 				return err
 			}
 		}
-		return r.logTx(ctx, tx, name, act.version, "reset", "", act.pos, "", "")
+		return r.logTx(ctx, tx, name, version, "reset", "", at, "", "")
 	})
 	if err != nil {
+		if errors.Is(err, ErrUnknown) {
+			return err
+		}
 		return fmt.Errorf("projection: reset %s: %w", name, err)
 	}
-	if w := r.worker(name, act.version); w != nil {
+	if w := r.worker(name, version); w != nil {
 		w.poke()
 	}
 	return nil
@@ -675,6 +725,9 @@ func (r *Runner) Switch(ctx context.Context, name string) error {
 	}
 	var from, to int
 	err := r.tx(ctx, func(tx *sql.Tx) error {
+		if err := r.lockName(ctx, tx, name); err != nil {
+			return err
+		}
 		rows, err := r.rows(ctx, tx, name)
 		if err != nil {
 			return err
@@ -695,24 +748,43 @@ func (r *Runner) Switch(ctx context.Context, name string) error {
 		if !building.caughtUp {
 			return fmt.Errorf("%w: %s version %d", ErrNotCaughtUp, name, building.version)
 		}
+		if building.failure != "" {
+			return fmt.Errorf("%w: %s version %d: %s", ErrFailed, name, building.version, building.failure)
+		}
 		to = building.version
-		if from != 0 {
-			if _, err := tx.ExecContext(ctx, r.d.setStage, string(Retired), nowNS(), name, from); err != nil {
+		for _, st := range []struct {
+			version  int
+			from, to Stage
+		}{{from, Active, Retired}, {to, Building, Active}} {
+			if st.version == 0 {
+				continue
+			}
+			res, err := tx.ExecContext(ctx, r.d.setStageIf, string(st.to), nowNS(), name, st.version, string(st.from))
+			if err != nil {
 				return err
 			}
-		}
-		if _, err := tx.ExecContext(ctx, r.d.setStage, string(Active), nowNS(), name, to); err != nil {
-			return err
+			if n, err := res.RowsAffected(); err != nil || n != 1 {
+				return cmp.Or(err, fmt.Errorf("%s version %d is no longer %s", name, st.version, st.from))
+			}
 		}
 		return r.logTx(ctx, tx, name, to, "switched", "", chronicle.Position{}, "", fmt.Sprintf("from version %d", from))
 	})
 	if err != nil {
-		if errors.Is(err, ErrUnknown) || errors.Is(err, ErrNotCaughtUp) {
+		if errors.Is(err, ErrUnknown) || errors.Is(err, ErrNotCaughtUp) || errors.Is(err, ErrFailed) {
 			return err
 		}
 		return fmt.Errorf("projection: switch %s: %w", name, err)
 	}
 	r.log.Info("chronicle projection switched", "projection", name, "from", from, "to", to)
+	r.mu.Lock()
+	if w := r.workers[wkey{name, from}]; w != nil {
+		w.stage = Retired
+	}
+	if w := r.workers[wkey{name, to}]; w != nil {
+		w.stage = Active
+	}
+	r.mu.Unlock()
+	r.progress.Broadcast()
 	for _, v := range []int{from, to} {
 		if w := r.worker(name, v); w != nil {
 			w.poke()

@@ -1,6 +1,7 @@
 package projection
 
 import (
+	"cmp"
 	"context"
 	"database/sql"
 	"errors"
@@ -101,6 +102,19 @@ func (w *worker) current() (scan chronicle.Position, caughtUp bool) {
 	return w.scan, w.caughtUp
 }
 
+// answerAll delivers err to every Retry and Skip caller waiting.
+func (w *worker) answerAll(err error) {
+	w.r.mu.Lock()
+	ws := w.waiters
+	w.waiters = make(map[string][]chan error)
+	w.r.mu.Unlock()
+	for _, cs := range ws {
+		for _, c := range cs {
+			c <- err
+		}
+	}
+}
+
 // answer delivers err to the Retry and Skip callers waiting on stream.
 func (w *worker) answer(stream string, err error) {
 	w.r.mu.Lock()
@@ -127,14 +141,7 @@ func (w *worker) run(ctx, hard context.Context) {
 				w.state = Stopped
 			}
 		})
-		w.r.mu.Lock()
-		for s := range w.waiters {
-			for _, c := range w.waiters[s] {
-				c <- errors.New("projection: runner stopped")
-			}
-		}
-		clear(w.waiters)
-		w.r.mu.Unlock()
+		w.answerAll(fmt.Errorf("projection: %s: the runner stopped; the request is recorded", w.p.Name))
 	}()
 	standby := w.r.opts.LeaseTTL / 3
 	for ctx.Err() == nil {
@@ -154,6 +161,11 @@ func (w *worker) run(ctx, hard context.Context) {
 		w.set(func() { w.leased = true })
 		err = w.serve(ctx, hard)
 		w.persistProgress(hard)
+		if err != nil {
+			// Retry and Skip callers waiting here are answered; their
+			// requests stay recorded for whoever serves next.
+			w.answerAll(fmt.Errorf("projection: %s: the request is recorded, but this runner stopped serving the projection: %w", w.p.Name, err))
+		}
 		var f *failure
 		switch {
 		case errors.Is(err, errRetired):
@@ -382,7 +394,7 @@ func (w *worker) unparked(events []chronicle.Event) []chronicle.Event {
 // when every retry failed it stops the projection or parks the stream of the
 // failing event.
 func (w *worker) apply(ctx, hard context.Context, events []chronicle.Event, next chronicle.Position, replaying bool) error {
-	err := w.retry(ctx, w.r.opts.Retry.Attempts, func() error { return w.commit(hard, events, next, replaying) })
+	err := w.retry(ctx, hard, w.r.opts.Retry.Attempts, func() error { return w.commit(hard, events, next, replaying) })
 	if err == nil || isControl(err) || ctx.Err() != nil {
 		return err
 	}
@@ -393,7 +405,7 @@ func (w *worker) apply(ctx, hard context.Context, events []chronicle.Event, next
 	for len(events) > 0 {
 		ev := events[0]
 		one := events[:1]
-		err := w.retry(ctx, w.r.opts.Retry.Attempts, func() error { return w.commit(hard, one, ev.Position, false) })
+		err := w.retry(ctx, hard, w.r.opts.Retry.Attempts, func() error { return w.commit(hard, one, ev.Position, false) })
 		if err != nil {
 			if isControl(err) || ctx.Err() != nil {
 				return err
@@ -415,8 +427,9 @@ func (w *worker) apply(ctx, hard context.Context, events []chronicle.Event, next
 }
 
 // retry runs f up to attempts times, waiting between failures as the retry
-// policy says. It gives up early on control errors and when ctx ends.
-func (w *worker) retry(ctx context.Context, attempts int, f func() error) error {
+// policy says and keeping the lease meanwhile. It gives up early on control
+// errors and when ctx ends.
+func (w *worker) retry(ctx, hard context.Context, attempts int, f func() error) error {
 	var err error
 	for n := 1; ; n++ {
 		if err = f(); err == nil || isControl(err) {
@@ -427,11 +440,31 @@ func (w *worker) retry(ctx context.Context, attempts int, f func() error) error 
 			return err
 		}
 		w.logger().warn("batch failed, retrying", err, "attempt", n)
-		sleep(ctx, w.r.opts.Retry.wait(n), nil)
+		if perr := w.pause(ctx, hard, w.r.opts.Retry.wait(n)); perr != nil {
+			return perr
+		}
 		if ctx.Err() != nil {
 			return err
 		}
 	}
+}
+
+// pause waits d, or until ctx ends, renewing the lease when it is due.
+func (w *worker) pause(ctx, hard context.Context, d time.Duration) error {
+	end := time.Now().Add(d)
+	for ctx.Err() == nil {
+		left := time.Until(end)
+		if left <= 0 {
+			return nil
+		}
+		sleep(ctx, min(left, max(time.Until(w.renewAt), time.Millisecond)), nil)
+		if time.Now().After(w.renewAt) {
+			if err := w.renew(hard); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
 }
 
 // check locks the projection's row in tx and verifies that this runner
@@ -595,68 +628,97 @@ func (w *worker) resolve(ctx, hard context.Context, stream string, skip bool) er
 			held = held[1:]
 		}
 	}
-	var failed *chronicle.Event
-	var cause error
+	size := w.r.opts.BatchSize
 	for {
-		chunk := held[:min(len(held), w.r.opts.BatchSize)]
-		held = held[len(chunk):]
-		last := len(held) == 0
+		chunk := held[:min(len(held), size)]
+		rest := held[len(chunk):]
+		last := len(rest) == 0
 		b := Batch{Name: w.p.Name, Version: w.version, Events: chunk}
+		var cause error
 		if w.p.Handle != nil && len(chunk) > 0 {
-			if cause = w.p.Handle(hard, b); cause != nil {
-				failed = &chunk[0]
-				break
-			}
+			cause = w.p.Handle(hard, b)
 		}
-		err := w.r.tx(hard, func(tx *sql.Tx) error {
-			if err := w.check(hard, tx); err != nil {
-				return err
-			}
-			if w.p.SQL != nil && len(chunk) > 0 {
-				if err := w.p.SQL(hard, tx, b); err != nil {
-					cause = err
+		var err error
+		if cause == nil {
+			err = w.r.tx(hard, func(tx *sql.Tx) error {
+				if err := w.check(hard, tx); err != nil {
 					return err
 				}
-			}
-			if last {
+				if w.p.SQL != nil && len(chunk) > 0 {
+					if cause = w.p.SQL(hard, tx, b); cause != nil {
+						return cause
+					}
+				}
+				if !last {
+					next := rest[0]
+					_, err := tx.ExecContext(hard, w.r.d.parkedUpdate, int64(next.Position.Commit), int64(next.Position.Prepare), next.ID,
+						next.Version, next.Type, p.Error, p.Attempts, time.Now().UnixNano(), w.p.Name, w.version, stream)
+					return err
+				}
 				if _, err := tx.ExecContext(hard, w.r.d.parkedDelete, w.p.Name, w.version, stream); err != nil {
 					return err
 				}
-				return w.r.logTx(hard, tx, w.p.Name, w.version, action, stream, p.Position, p.EventID, "")
-			}
-			next := held[0]
-			_, err := tx.ExecContext(hard, w.r.d.parkedUpdate, int64(next.Position.Commit), int64(next.Position.Prepare), next.ID,
-				next.Version, next.Type, p.Error, p.Attempts, time.Now().UnixNano(), w.p.Name, w.version, stream)
-			return err
-		})
+				if err := w.r.logTx(hard, tx, w.p.Name, w.version, action, stream, p.Position, p.EventID, ""); err != nil {
+					return err
+				}
+				if scan == w.dbScan {
+					return nil
+				}
+				// The stored checkpoint may lag the examined one past events
+				// of parked streams: move it with the un-parking, or a
+				// restart would apply this stream's held events again.
+				res, err := tx.ExecContext(hard, w.r.d.progress, int64(scan.Commit), int64(scan.Prepare), w.r.opts.LeaseTTL.Milliseconds(), nowNS(),
+					w.p.Name, w.version, w.r.owner, int64(w.dbScan.Commit), int64(w.dbScan.Prepare))
+				if err != nil {
+					return err
+				}
+				if n, err := res.RowsAffected(); err != nil || n != 1 {
+					return cmp.Or(err, errMoved)
+				}
+				return nil
+			})
+		}
 		if cause != nil {
-			failed = &chunk[0]
-			break
+			if len(chunk) > 1 {
+				size = 1 // find the event that fails
+				continue
+			}
+			// Still parked, at the event that failed: record the attempt.
+			failed := chunk[0]
+			_, err = w.r.db.ExecContext(hard, w.r.d.parkedUpdate, int64(failed.Position.Commit), int64(failed.Position.Prepare), failed.ID,
+				failed.Version, failed.Type, cause.Error(), p.Attempts+1, time.Now().UnixNano(), w.p.Name, w.version, stream)
+			if err != nil {
+				return err
+			}
+			return fmt.Errorf("projection: %s: stream %q stays parked: %w", w.p.Name, stream, cause)
 		}
 		if err != nil {
 			return err
 		}
+		held = rest
 		if last {
+			w.dbScan = scan
 			delete(w.parked, stream)
 			w.logger().info("parked stream resumed", "stream", stream, "action", action)
 			return nil
 		}
-		p.Position, p.EventID = held[0].Position, held[0].ID
+		p.Position, p.EventID = rest[0].Position, rest[0].ID
 	}
-	// Still parked: record the failed attempt.
-	_, err = w.r.db.ExecContext(hard, w.r.d.parkedUpdate, int64(failed.Position.Commit), int64(failed.Position.Prepare), failed.ID,
-		failed.Version, failed.Type, cause.Error(), p.Attempts+1, time.Now().UnixNano(), w.p.Name, w.version, stream)
-	if err != nil {
-		return err
-	}
-	return fmt.Errorf("projection: %s: stream %q stays parked: %w", w.p.Name, stream, cause)
 }
 
 // markCaughtUp records that the version reached the head, and switches to
 // it when it was being built and Options.AutoSwitch is set.
 func (w *worker) markCaughtUp(ctx context.Context) error {
-	if _, err := w.r.db.ExecContext(ctx, w.r.d.setCaughtUp, nowNS(), w.p.Name, w.version); err != nil {
+	res, err := w.r.db.ExecContext(ctx, w.r.d.setCaughtUp, nowNS(), w.p.Name, w.version, w.r.owner,
+		int64(w.dbScan.Commit), int64(w.dbScan.Prepare))
+	if err != nil {
 		return err
+	}
+	if n, err := res.RowsAffected(); err != nil || n == 0 {
+		if err != nil {
+			return err
+		}
+		return w.why(ctx) // a Reset (say) came first: this is no longer the head of that replay
 	}
 	w.set(func() { w.caughtUp = true })
 	w.r.mu.Lock()
@@ -685,7 +747,8 @@ func (w *worker) renew(ctx context.Context) error {
 		res, err = w.r.db.ExecContext(ctx, w.r.d.progress, int64(scan.Commit), int64(scan.Prepare), ttl, nowNS(),
 			w.p.Name, w.version, w.r.owner, int64(w.dbScan.Commit), int64(w.dbScan.Prepare))
 	} else {
-		res, err = w.r.db.ExecContext(ctx, w.r.d.renew, ttl, w.p.Name, w.version, w.r.owner)
+		res, err = w.r.db.ExecContext(ctx, w.r.d.renew, ttl, w.p.Name, w.version, w.r.owner,
+			int64(w.dbScan.Commit), int64(w.dbScan.Prepare))
 	}
 	if err != nil {
 		return err
@@ -694,11 +757,28 @@ func (w *worker) renew(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
-		return errLeaseLost
+		return w.why(ctx)
 	}
 	w.dbScan = scan
 	w.renewAt = time.Now().Add(w.r.opts.LeaseTTL / 3)
 	return nil
+}
+
+// why reads the projection's row after a guarded update changed nothing,
+// and returns the control error that says what changed under the worker:
+// another runner holds it, a Switch retired it, or a Reset (or another
+// caller) moved its checkpoint.
+func (w *worker) why(ctx context.Context) error {
+	row, err := w.row(ctx, w.r.db)
+	switch {
+	case err != nil:
+		return err
+	case row.stage == Retired:
+		return errRetired
+	case row.owner != w.r.owner:
+		return errLeaseLost
+	}
+	return errMoved
 }
 
 // persistProgress records progress past skipped events on the way out.
@@ -716,8 +796,9 @@ func (w *worker) fail(ctx context.Context, err error) {
 	w.logger().error("projection failed", err)
 	msg := err.Error()
 	w.set(func() { w.state, w.lastErr, w.started = Failed, msg, true })
+	w.answerAll(fmt.Errorf("%w: %s version %d: %s", ErrFailed, w.p.Name, w.version, msg))
 	_ = w.r.tx(ctx, func(tx *sql.Tx) error {
-		if _, err := tx.ExecContext(ctx, w.r.d.fail, msg, nowNS(), w.p.Name, w.version); err != nil {
+		if _, err := tx.ExecContext(ctx, w.r.d.fail, msg, nowNS(), w.p.Name, w.version, w.r.owner); err != nil {
 			return err
 		}
 		scan, _ := w.current()
@@ -742,7 +823,7 @@ func (w *worker) idleFailed(ctx, hard context.Context) bool {
 			w.set(func() { w.state, w.lastErr = Stopped, "" })
 			return true
 		}
-		if _, err := w.r.db.ExecContext(hard, w.r.d.renew, w.r.opts.LeaseTTL.Milliseconds(), w.p.Name, w.version, w.r.owner); err != nil {
+		if _, err := w.r.db.ExecContext(hard, w.r.d.keep, w.r.opts.LeaseTTL.Milliseconds(), w.p.Name, w.version, w.r.owner); err != nil {
 			continue
 		}
 	}
