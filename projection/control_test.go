@@ -161,3 +161,42 @@ func TestConcurrentRetriesAndNarrowing(t *testing.T) {
 		m.checkOnce(t, 1, -1)
 	})
 }
+
+// TestAutoSwitch: with Options.AutoSwitch a new version becomes the active
+// one as soon as it has caught up, and the old one is retired.
+func TestAutoSwitch(t *testing.T) {
+	backends(t, func(t *testing.T, e *env) {
+		m := &balances{e: e, table: "bal"}
+		m.create(t, 1)
+		m.create(t, 2)
+		last := appendN(t, e.store, "acct", 4, 40, "Deposited")
+		r1 := newRunner(t, e.store, fast(), projection.Projection{Name: "balances", Version: 1, SQL: m.handle})
+		stop := start(t, r1)
+		waitFor(t, r1, last)
+		stop()
+		opts := fast()
+		opts.AutoSwitch = true
+		r2 := newRunner(t, e.store, opts, projection.Projection{Name: "balances", Version: 2, SQL: m.handle})
+		start(t, r2)
+		eventually(t, "version 2 to become active", func() bool {
+			sts, err := r2.Status(context.Background())
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, st := range sts {
+				if st.Version == 2 && st.Stage == projection.Active {
+					return true
+				}
+			}
+			return false
+		})
+		if st := status(t, r2, "balances", 1); st.Stage != projection.Retired {
+			t.Fatalf("version 1 after the switch: %+v", st)
+		}
+		waitFor(t, r2, appendN(t, e.store, "acct", 4, 4, "Deposited"))
+		if got, want := m.rows(t, 2), expected(t, e.store, nil, nil); !maps.Equal(got, want) {
+			t.Fatalf("version 2: %v, want %v", got, want)
+		}
+		m.checkOnce(t, 2, 44)
+	})
+}
