@@ -3,6 +3,7 @@ package projection_test
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"maps"
 	"strings"
 	"sync"
@@ -199,4 +200,27 @@ func TestAutoSwitch(t *testing.T) {
 		}
 		m.checkOnce(t, 2, 44)
 	})
+}
+
+// TestStoreClosedUnderTheRunner: closing the store while the runner runs
+// ends Run with ErrClosed instead of retrying for ever.
+func TestStoreClosedUnderTheRunner(t *testing.T) {
+	e := openSQLite(t)
+	m := &balances{e: e, table: "bal"}
+	m.create(t, 1)
+	r := newRunner(t, e.store, fast(), projection.Projection{Name: "balances", Version: 1, SQL: m.handle})
+	done := make(chan error, 1)
+	go func() { done <- r.Run(context.Background()) }()
+	waitFor(t, r, appendN(t, e.store, "acct", 2, 4, "Deposited"))
+	if err := e.store.Close(); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-done:
+		if !errors.Is(err, chronicle.ErrClosed) {
+			t.Fatalf("Run = %v, want ErrClosed", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("Run did not return after the store closed")
+	}
 }

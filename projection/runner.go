@@ -30,6 +30,9 @@ type Runner struct {
 	owner string
 	projs map[string]*Projection
 
+	closed     chan struct{} // closed when a worker finds the store closed
+	closedOnce sync.Once
+
 	mu       sync.Mutex
 	running  bool             // Run was called
 	ready    bool             // Run has started its workers
@@ -91,7 +94,7 @@ func New(store *chronicle.Store, opts *Options, projections ...Projection) (*Run
 		o.Owner = fmt.Sprintf("%s-%d-%s", host, os.Getpid(), rand.Text()[:8])
 	}
 	r := &Runner{store: store, db: db, d: d, opts: o, log: o.Logger, owner: o.Owner,
-		projs: make(map[string]*Projection), workers: make(map[wkey]*worker)}
+		projs: make(map[string]*Projection), workers: make(map[wkey]*worker), closed: make(chan struct{})}
 	for i := range projections {
 		p := projections[i]
 		if err := p.validate(); err != nil {
@@ -110,7 +113,9 @@ func (r *Runner) Owner() string { return r.owner }
 
 // Run runs the projections until ctx ends, then waits for the batches in
 // flight to commit or roll back (at most Options.ShutdownTimeout), releases
-// the runner's leases and returns nil. Each projection version runs in the
+// the runner's leases and returns nil. If the store is closed first, Run
+// stops the same way and returns an error matching [chronicle.ErrClosed]:
+// stop the runner before closing the store. Each projection version runs in the
 // one runner of the store that holds its lease; the others stand by and
 // take over when that runner stops or dies (see Options.LeaseTTL).
 //
@@ -170,10 +175,25 @@ func (r *Runner) Run(ctx context.Context) error {
 	r.mu.Lock()
 	r.ready = true
 	r.mu.Unlock()
-	<-ctx.Done() // versions may retire before; Run lasts until ctx ends
+	var err error
+	select {
+	case <-ctx.Done(): // versions may retire before; Run lasts until ctx ends
+	case <-r.closed:
+		err = fmt.Errorf("projection: %w", chronicle.ErrClosed)
+	}
 	wg.Wait()
 	r.progress.Broadcast()
-	return nil
+	return err
+}
+
+// storeClosed reports whether the store has been closed, and if so stops
+// the runner: its workers end and Run returns.
+func (r *Runner) storeClosed(ctx context.Context) bool {
+	if _, err := r.store.Head(ctx); !errors.Is(err, chronicle.ErrClosed) {
+		return false
+	}
+	r.closedOnce.Do(func() { close(r.closed) })
+	return true
 }
 
 // register records the projection in the store and returns the versions of

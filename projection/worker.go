@@ -150,6 +150,9 @@ func (w *worker) run(ctx, hard context.Context) {
 		case retired:
 			return
 		case err != nil:
+			if w.r.storeClosed(hard) {
+				return
+			}
 			w.logger().warn("lease", err)
 			sleep(ctx, standby, nil)
 			continue
@@ -181,6 +184,9 @@ func (w *worker) run(ctx, hard context.Context) {
 		case isControl(err):
 			w.logger().info(err.Error())
 		case err != nil:
+			if w.r.storeClosed(hard) {
+				return
+			}
 			w.logger().warn("batch", err)
 			w.set(func() { w.lastErr = err.Error() })
 			sleep(ctx, w.r.opts.Retry.Initial, nil)
