@@ -62,7 +62,7 @@ func newDialect(b sqlBackend) (*dialect, error) {
 	set(&d.selectName, "SELECT "+cols+", "+now+" FROM "+p+" WHERE name = ? ORDER BY version")
 	set(&d.selectOne, "SELECT "+cols+", "+now+" FROM "+p+" WHERE name = ? AND version = ?")
 	set(&d.listAll, "SELECT "+cols+", "+now+" FROM "+p+" ORDER BY name, version")
-	set(&d.lock, "SELECT stage, pos_commit, pos_prepare, owner, caught_up FROM "+p+" WHERE name = ? AND version = ?"+d.forUpdate)
+	set(&d.lock, "SELECT stage, pos_commit, pos_prepare, owner FROM "+p+" WHERE name = ? AND version = ?"+d.forUpdate)
 	set(&d.advance, "UPDATE "+p+" SET pos_commit = ?, pos_prepare = ?, last_commit = ?, last_prepare = ?, last_id = ?, "+
 		"lease_until = "+now+" + ?, updated_ns = ? WHERE name = ? AND version = ? AND owner = ? AND pos_commit = ? AND pos_prepare = ? "+
 		"AND stage <> 'retired'")

@@ -520,12 +520,12 @@ func (r *Runner) Status(ctx context.Context) ([]Status, error) {
 			}
 			r.mu.Unlock()
 		}
-		var parked int
-		if err := r.countParked(ctx, w.name, w.version, &parked); err != nil {
+		parked, err := r.parked(ctx, r.db, w.name, w.version)
+		if err != nil {
 			return nil, fmt.Errorf("projection: status: %w", err)
 		}
-		st.ParkedStreams = parked
-		if parked > 0 && st.State == Live {
+		st.ParkedStreams = len(parked)
+		if len(parked) > 0 && st.State == Live {
 			st.State = Parked
 		}
 		if st.Checkpoint.Before(head) && w.stage != Retired {
@@ -544,12 +544,6 @@ func (r *Runner) Status(ctx context.Context) ([]Status, error) {
 		out = append(out, st)
 	}
 	return out, nil
-}
-
-func (r *Runner) countParked(ctx context.Context, name string, version int, n *int) error {
-	ps, err := r.parked(ctx, r.db, name, version)
-	*n = len(ps)
-	return err
 }
 
 func (r *Runner) parked(ctx context.Context, q querier, name string, version int) ([]ParkedStream, error) {

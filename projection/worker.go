@@ -275,13 +275,8 @@ func (w *worker) serve(ctx, hard context.Context) error {
 			if err != nil {
 				return err
 			}
-			switch {
-			case cur.stage == Retired:
-				return errRetired
-			case cur.owner != w.r.owner:
-				return errLeaseLost
-			case cur.pos != w.dbScan:
-				return errMoved
+			if err := w.mismatch(cur.stage, cur.owner, cur.pos); err != nil {
+				return err
 			}
 			w.set(func() { w.stage = cur.stage })
 		}
@@ -477,16 +472,23 @@ func (w *worker) pause(ctx, hard context.Context, d time.Duration) error {
 // still holds it at the checkpoint it knows.
 func (w *worker) check(ctx context.Context, tx *sql.Tx) error {
 	var stage, owner string
-	var pc, pp, cu int64
-	if err := tx.QueryRowContext(ctx, w.r.d.lock, w.p.Name, w.version).Scan(&stage, &pc, &pp, &owner, &cu); err != nil {
+	var pc, pp int64
+	if err := tx.QueryRowContext(ctx, w.r.d.lock, w.p.Name, w.version).Scan(&stage, &pc, &pp, &owner); err != nil {
 		return err
 	}
+	return w.mismatch(Stage(stage), owner, chronicle.Position{Commit: uint64(pc), Prepare: uint64(pp)})
+}
+
+// mismatch returns the control error that says how a projection row of
+// that stage, owner and checkpoint differs from what the worker holds, or
+// nil when it does not.
+func (w *worker) mismatch(stage Stage, owner string, pos chronicle.Position) error {
 	switch {
+	case stage == Retired:
+		return errRetired
 	case owner != w.r.owner:
 		return errLeaseLost
-	case Stage(stage) == Retired:
-		return errRetired
-	case (chronicle.Position{Commit: uint64(pc), Prepare: uint64(pp)}) != w.dbScan:
+	case pos != w.dbScan:
 		return errMoved
 	}
 	return nil
@@ -776,15 +778,10 @@ func (w *worker) renew(ctx context.Context) error {
 // caller) moved its checkpoint.
 func (w *worker) why(ctx context.Context) error {
 	row, err := w.row(ctx, w.r.db)
-	switch {
-	case err != nil:
+	if err != nil {
 		return err
-	case row.stage == Retired:
-		return errRetired
-	case row.owner != w.r.owner:
-		return errLeaseLost
 	}
-	return errMoved
+	return cmp.Or(w.mismatch(row.stage, row.owner, row.pos), errMoved)
 }
 
 // persistProgress records progress past skipped events on the way out.
