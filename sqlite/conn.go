@@ -169,8 +169,9 @@ func (p *pool) put(c *conn) {
 	p.free <- struct{}{}
 }
 
-// interpret turns SQLite errors into chronicle errors where one applies, and
-// into the context's error when a call was interrupted by its context.
+// interpret turns SQLite errors into chronicle errors where one applies
+// (still wrapping the SQLite error), and into the context's error when a
+// call was interrupted by its context.
 func interpret(ctx context.Context, err error) error {
 	if err == nil {
 		return nil
@@ -183,14 +184,14 @@ func interpret(ctx context.Context, err error) error {
 	case codeNotADB:
 		return fmt.Errorf("%w: not a SQLite database (%v)", chronicle.ErrIncompatible, err)
 	case codeBusy, codeLocked:
-		return fmt.Errorf("%w: %v", chronicle.ErrBusy, err)
+		return fmt.Errorf("%w: %w", chronicle.ErrBusy, err)
 	case codeFull:
-		return fmt.Errorf("%w: %v", chronicle.ErrStorageFull, err)
+		return fmt.Errorf("%w: %w", chronicle.ErrStorageFull, err)
 	case codeReadOnly:
-		return fmt.Errorf("%w: %v", chronicle.ErrReadOnly, err)
+		return fmt.Errorf("%w: %w", chronicle.ErrReadOnly, err)
 	}
 	if errors.Is(err, syscall.EROFS) {
-		return fmt.Errorf("%w: %v", chronicle.ErrReadOnly, err)
+		return fmt.Errorf("%w: %w", chronicle.ErrReadOnly, err)
 	}
 	return err
 }

@@ -722,20 +722,8 @@ func dollarParams(query string, st dbStmt) bool {
 // ctx interrupted the call or its wait for a lock, and matching chronicle's
 // errors where one applies, with the SQLite error still in the chain.
 func sqlErr(ctx context.Context, err error) error {
-	if err == nil {
-		return nil
-	}
-	code := errCode(err)
-	if ctx.Err() != nil && (code == codeInterrupt || code == codeBusy) {
+	if err != nil && ctx.Err() != nil && errCode(err) == codeBusy {
 		return ctx.Err() // a busy wait gives up when interrupted
 	}
-	switch code {
-	case codeBusy, codeLocked:
-		return fmt.Errorf("%w: %w", chronicle.ErrBusy, err)
-	case codeFull:
-		return fmt.Errorf("%w: %w", chronicle.ErrStorageFull, err)
-	case codeReadOnly:
-		return fmt.Errorf("%w: %w", chronicle.ErrReadOnly, err)
-	}
-	return err
+	return interpret(ctx, err)
 }
