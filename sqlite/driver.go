@@ -39,6 +39,14 @@ type dbConn interface {
 	NoCheckpointOnClose(on bool) error
 	// BusyTimeout sets how long a call waits for another connection's lock.
 	BusyTimeout(d time.Duration) error
+	// HookWAL turns SQLite's automatic checkpoints off on the connection
+	// and counts instead: after each of its commits, WALPages tells the
+	// size of the WAL.
+	HookWAL()
+	// WALPages returns the number of pages in the WAL after the
+	// connection's last commit since the previous call, or 0 when it has
+	// not committed since (or HookWAL was not called).
+	WALPages() int
 	Close() error
 }
 
@@ -155,10 +163,13 @@ func (wasmEngine) open(uri string, mode openMode) (dbConn, error) {
 	if err != nil {
 		return nil, err
 	}
-	return wasmConn{c}, nil
+	return wasmConn{Conn: c, wal: new(int)}, nil
 }
 
-type wasmConn struct{ *sqlite3.Conn }
+type wasmConn struct {
+	*sqlite3.Conn
+	wal *int // the WAL's size after the last commit, set by the WAL hook
+}
 
 var _ dbStmt = (*sqlite3.Stmt)(nil)
 
@@ -179,6 +190,19 @@ func (c wasmConn) PrepareOne(query string) (dbStmt, string, error) {
 }
 
 func (c wasmConn) SetInterrupt(ctx context.Context) { c.Conn.SetInterrupt(ctx) }
+
+func (c wasmConn) HookWAL() {
+	c.WALHook(func(_ *sqlite3.Conn, _ string, pages int) error {
+		*c.wal = pages
+		return nil
+	})
+}
+
+func (c wasmConn) WALPages() int {
+	n := *c.wal
+	*c.wal = 0
+	return n
+}
 
 func (c wasmConn) NoCheckpointOnClose(on bool) error {
 	_, err := c.Config(sqlite3.DBCONFIG_NO_CKPT_ON_CLOSE, on)

@@ -102,8 +102,9 @@ static int chr_fetch(sqlite3_stmt *s, const chr_arg *a, int n, const char *buf,
 // the first SQLITE_BUSY, every 0.1 ms at first and every ms after 2 ms, so
 // that a waiter takes a lock that another connection releases between short
 // transactions (SQLite's own handler sleeps up to 100 ms between tries and
-// can starve). It gives up at once when the connection is interrupted.
-typedef struct { int64_t timeout_ns; int64_t start_ns; int stop; } chr_busy;
+// can starve). It gives up at once when the connection is interrupted. It
+// also holds what the connection's WAL hook saw last (chr_wal_hook).
+typedef struct { int64_t timeout_ns; int64_t start_ns; int stop; int wal; } chr_busy;
 
 static int64_t chr_now(void) {
 	struct timespec ts;
@@ -139,6 +140,17 @@ static void chr_uninterrupt(chr_busy *b) {
 
 static int chr_exec(sqlite3 *db, const char *sql) {
 	return sqlite3_exec(db, sql, 0, 0, 0);
+}
+
+// chr_wal_hook replaces SQLite's automatic checkpoints: it only records the
+// WAL's size in pages after each commit, for Go to read.
+static int chr_wal_hook(void *arg, sqlite3 *db, const char *schema, int pages) {
+	((chr_busy *)arg)->wal = pages;
+	return 0;
+}
+
+static void chr_hook_wal(sqlite3 *db, chr_busy *b) {
+	sqlite3_wal_hook(db, chr_wal_hook, b);
 }
 
 static int chr_no_ckpt_on_close(sqlite3 *db, int on) {
@@ -292,6 +304,21 @@ func (c *cConn) NoCheckpointOnClose(on bool) error {
 		return c.error(rc)
 	}
 	return nil
+}
+
+func (c *cConn) HookWAL() {
+	if c.db != nil {
+		C.chr_hook_wal(c.db, c.busy)
+	}
+}
+
+func (c *cConn) WALPages() int {
+	if c.busy == nil {
+		return 0
+	}
+	n := int(c.busy.wal)
+	c.busy.wal = 0
+	return n
 }
 
 // BusyTimeout sets how long the busy handler retries (see chr_busy).

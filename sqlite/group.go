@@ -236,5 +236,8 @@ func (b *Backend) runGroup(group []*writeReq) {
 			b.onCommit()
 		}
 	}
+	if anyChanged {
+		b.committed(w) // before the answers: Close may follow them
+	}
 	answer(done, nil)
 }

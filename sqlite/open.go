@@ -16,6 +16,15 @@
 // PollInterval to notice appends by other processes; appends through the
 // store itself wake watchers at once.
 //
+// SQLite's automatic WAL checkpoints, which run inside the commit that takes
+// the WAL past 1,000 pages and stall it for milliseconds, are replaced by a
+// goroutine that checkpoints on a connection of its own while commits go on,
+// then holds the process's writes only to copy the few pages committed
+// meanwhile, so that the WAL starts over. The WAL stays near 1,000 pages
+// (4 MiB with SQLite's default page size) and under 4,000 pages plus one
+// commit, except while a read transaction stays open: a checkpoint cannot
+// copy what an open read may still need, so the WAL grows until it ends.
+//
 // Several processes may open one file at once: appends stay correct (SQLite
 // serializes writers and each append re-checks the stream's version in its
 // transaction), and each process's watchers see the others' events.
@@ -134,6 +143,8 @@ type Backend struct {
 
 	notifier *conn // nil in memory: no other process can write there
 
+	ckpt *checkpointer // WAL checkpoints off the commit path; nil in memory
+
 	uri      string        // the database's read-write URI, for DB's connections
 	dbMu     sync.Mutex    // guards db and dbClosed
 	db       *sql.DB       // DB's handle, once asked for
@@ -228,6 +239,12 @@ func (b *Backend) open(ctx context.Context, file string) error {
 		b.file = fi
 	}
 
+	if !b.memory {
+		w.c.HookWAL()
+		if err := b.startCheckpointer(ctx); err != nil {
+			return err
+		}
+	}
 	for range b.opts.ReadConns {
 		r, err := b.connect(ctx, roURI, openReadOnly)
 		if err != nil {
@@ -523,6 +540,10 @@ func (b *Backend) Close() error {
 		close(b.stop)
 		<-b.stopped
 		b.stop = nil
+	}
+	if b.ckpt != nil && b.ckpt.c != nil {
+		errs = append(errs, b.ckpt.close())
+		b.ckpt.c = nil
 	}
 	if b.notifier != nil {
 		errs = append(errs, b.notifier.close())

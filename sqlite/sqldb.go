@@ -123,6 +123,9 @@ func (cn connector) Connect(ctx context.Context) (driver.Conn, error) {
 		_ = c.close()
 		return nil, fmt.Errorf("sqlite: configure %s: %w", b.path, sqlErr(ctx, err))
 	}
+	if b.ckpt != nil {
+		c.c.HookWAL() // checkpoints run in the background
+	}
 	return &sqlConn{b: b, c: c, stmts: make(map[dbStmt]struct{}), cache: make(map[string]*cachedStmt)}, nil
 }
 
@@ -221,10 +224,12 @@ func (c *sqlConn) interrupt(ctx context.Context) {
 	c.c.c.SetInterrupt(ctx)
 }
 
-// release ends the interrupt of the last call.
+// release ends the interrupt of the last call, and notes what a commit
+// made of the WAL.
 func (c *sqlConn) release() {
 	c.owner = nil
 	c.c.c.SetInterrupt(context.Background())
+	c.b.committed(c.c)
 }
 
 func (c *sqlConn) Prepare(query string) (driver.Stmt, error) {
@@ -270,6 +275,10 @@ func (c *sqlConn) ExecContext(ctx context.Context, query string, args []driver.N
 	if c.closed {
 		return nil, driver.ErrBadConn
 	}
+	if err := c.autoTurn(ctx); err != nil {
+		return nil, err
+	}
+	defer c.autoTurnEnd()
 	c.interrupt(ctx)
 	defer c.release()
 	if len(args) == 0 {
@@ -363,6 +372,7 @@ func (c *sqlConn) end(query string) error {
 	if query == "COMMIT" || !c.c.c.GetAutocommit() {
 		err = c.c.exec(query)
 	}
+	c.b.committed(c.c)
 	if c.c.c.GetAutocommit() {
 		c.endWrite()
 	}
@@ -437,6 +447,26 @@ func (c *sqlConn) beginWrite(ctx context.Context) error {
 	}
 }
 
+// autoTurn takes the write turn for an Exec outside a transaction, most
+// likely a write of its own: it waits for the turn in Go, as write
+// transactions do, and the WAL checkpointer can hold it (checkpoint.go). An
+// Exec that opens a transaction (BEGIN) keeps the turn until one that ends
+// it.
+func (c *sqlConn) autoTurn(ctx context.Context) error {
+	if c.writer || c.ronly || !c.c.c.GetAutocommit() {
+		return nil
+	}
+	return c.beginWrite(ctx)
+}
+
+// autoTurnEnd gives the turn back after an Exec, unless a transaction is
+// open.
+func (c *sqlConn) autoTurnEnd() {
+	if c.c.c.GetAutocommit() {
+		c.endWrite()
+	}
+}
+
 // endWrite gives the turn back once the write transaction has ended.
 func (c *sqlConn) endWrite() {
 	if c.writer {
@@ -508,6 +538,10 @@ func (s *sqlStmt) ExecContext(ctx context.Context, args []driver.NamedValue) (dr
 	if err := s.use(args); err != nil {
 		return nil, err
 	}
+	if err := s.c.autoTurn(ctx); err != nil {
+		return nil, err
+	}
+	defer s.c.autoTurnEnd()
 	s.c.interrupt(ctx)
 	defer s.c.release()
 	if err := s.st.Exec(); err != nil {
