@@ -36,9 +36,11 @@ import (
 // process writing to the file may keep it from starting over. A commit that
 // finds the WAL at walPagesLimit pages checkpoints in its own connection
 // (once the goroutine's checkpoint in progress has ended), as SQLite would,
-// so that the WAL stays bounded whatever the goroutine does. Backend.DB's
-// statements outside transactions take the write turn like its
-// transactions do, so that holding writes holds them too.
+// so that the WAL stays bounded whatever the goroutine does. Holding writes
+// holds the store's appends and Backend.DB's transactions; a statement that
+// Backend.DB runs outside a transaction is not held, so that many of them at
+// once from several goroutines can keep the WAL from starting over, as with
+// SQLite's own checkpoints.
 
 const (
 	// checkpointPages is how many new WAL pages start a background
@@ -107,24 +109,31 @@ func (b *Backend) checkpointLoop(k *checkpointer) {
 		}
 		k.runs.Add(1)
 		restarts := k.restarts.Load()
-		log, copied, err := k.checkpoint(k.c)
+		log, copied, busy, err := k.checkpoint(k.c)
 		// Commits went on meanwhile: copy theirs, without holding writes
 		// while they are many.
-		for round := 0; err == nil && copied == log && k.pages.Load()-log > finishPages && round < 3; round++ {
-			log, copied, err = k.checkpoint(k.c)
+		for round := 0; err == nil && !busy && copied == log && k.pages.Load()-log > finishPages && round < 3; round++ {
+			log, copied, busy, err = k.checkpoint(k.c)
 		}
 		// Then hold writes to copy the rest, unless it is still large and
 		// the WAL is not (the next checkpoint comes soon), or a reader
 		// keeps the checkpoint from copying everything anyway.
 		held := false
-		if rest := k.pages.Load() - log; err == nil && copied == log && rest > 0 && (rest <= 2*finishPages || log >= walPagesLimit/2) {
+		if rest := k.pages.Load() - log; err == nil && !busy && copied == log && rest > 0 && (rest <= 2*finishPages || log >= walPagesLimit/2) {
 			if release, ok := b.holdWrites(k.stop); ok {
 				k.held.Add(1)
-				log, _, err = k.checkpoint(k.c)
-				k.setNext(restarts, log, checkpointPages) // before a write starts the WAL over
+				log, _, busy, err = k.checkpoint(k.c)
+				if !busy {
+					k.setNext(restarts, log, checkpointPages) // before a write starts the WAL over
+				}
 				release()
-				held = true
+				held = !busy
 			}
+		}
+		if busy {
+			// Another connection is checkpointing (another process's):
+			// try again once the WAL has grown as much again.
+			log = k.pages.Load()
 		}
 		if err != nil {
 			b.log.Warn("chronicle sqlite: WAL checkpoint failed", "path", b.path, "err", err)
@@ -147,9 +156,9 @@ func (k *checkpointer) setNext(restarts, log, more int64) {
 }
 
 // holdWrites waits for this process's write in progress to end and holds
-// the next ones until release is called: Backend.DB's write transactions
-// (up to finishWait), then the store's writer. ok is false when it did not
-// get them, or stop was closed.
+// the next ones until release is called: Backend.DB's write transactions,
+// then the store's writer, for up to finishWait in all. ok is false when it
+// did not get them in time, or stop was closed.
 func (b *Backend) holdWrites(stop <-chan struct{}) (release func(), ok bool) {
 	t := time.NewTimer(finishWait)
 	defer t.Stop()
@@ -160,7 +169,19 @@ func (b *Backend) holdWrites(stop <-chan struct{}) (release func(), ok bool) {
 	case <-stop:
 		return nil, false
 	}
-	b.wmu.Lock()
+	for !b.wmu.TryLock() {
+		// The writer's group may wait for another process's lock: wait
+		// no longer than for the turn.
+		select {
+		case <-t.C:
+			<-b.sqlTurn
+			return nil, false
+		case <-stop:
+			<-b.sqlTurn
+			return nil, false
+		case <-time.After(50 * time.Microsecond):
+		}
+	}
 	return func() {
 		b.wmu.Unlock()
 		<-b.sqlTurn
@@ -186,23 +207,23 @@ func (k *checkpointer) close() error {
 // checkpoint runs a checkpoint on c once the process's checkpoint in
 // progress, if any, has ended: two at once would make the second copy
 // nothing.
-func (k *checkpointer) checkpoint(c *conn) (log, copied int64, err error) {
+func (k *checkpointer) checkpoint(c *conn) (log, copied int64, busy bool, err error) {
 	k.mu.Lock()
 	defer k.mu.Unlock()
 	return checkpoint(c)
 }
 
 // checkpoint runs a PASSIVE checkpoint on c and returns the WAL's size and
-// how much of it the database file now holds, in pages (-1 and -1 when the
-// database is not in WAL mode). A checkpoint that another connection is
-// running already is not an error: it copies nothing.
-func checkpoint(c *conn) (log, copied int64, err error) {
-	var busy int64
-	_, err = c.row("PRAGMA wal_checkpoint(PASSIVE)", []*int64{&busy, &log, &copied})
-	if errCode(err) == codeBusy {
-		return 0, 0, nil
+// how much of it the database file now holds, in pages. busy reports that
+// another connection (of this process or another) was running a checkpoint
+// already: then this one copied nothing.
+func checkpoint(c *conn) (log, copied int64, busy bool, err error) {
+	var b int64
+	_, err = c.row("PRAGMA wal_checkpoint(PASSIVE)", []*int64{&b, &log, &copied})
+	if errCode(err) == codeBusy || err == nil && (b != 0 || log < 0) {
+		return 0, 0, true, nil
 	}
-	return log, copied, err
+	return log, copied, false, err
 }
 
 // committed is called after a commit, or a statement that may have
@@ -227,7 +248,7 @@ func (b *Backend) committed(c *conn) {
 	switch {
 	case n >= walPagesLimit:
 		k.inline.Add(1)
-		if _, _, err := k.checkpoint(c); err != nil {
+		if _, _, _, err := k.checkpoint(c); err != nil {
 			b.log.Warn("chronicle sqlite: WAL checkpoint failed", "path", b.path, "err", err)
 		}
 	case n >= k.next.Load():

@@ -275,10 +275,6 @@ func (c *sqlConn) ExecContext(ctx context.Context, query string, args []driver.N
 	if c.closed {
 		return nil, driver.ErrBadConn
 	}
-	if err := c.autoTurn(ctx); err != nil {
-		return nil, err
-	}
-	defer c.autoTurnEnd()
 	c.interrupt(ctx)
 	defer c.release()
 	if len(args) == 0 {
@@ -447,26 +443,6 @@ func (c *sqlConn) beginWrite(ctx context.Context) error {
 	}
 }
 
-// autoTurn takes the write turn for an Exec outside a transaction, most
-// likely a write of its own: it waits for the turn in Go, as write
-// transactions do, and the WAL checkpointer can hold it (checkpoint.go). An
-// Exec that opens a transaction (BEGIN) keeps the turn until one that ends
-// it.
-func (c *sqlConn) autoTurn(ctx context.Context) error {
-	if c.writer || c.ronly || !c.c.c.GetAutocommit() {
-		return nil
-	}
-	return c.beginWrite(ctx)
-}
-
-// autoTurnEnd gives the turn back after an Exec, unless a transaction is
-// open.
-func (c *sqlConn) autoTurnEnd() {
-	if c.c.c.GetAutocommit() {
-		c.endWrite()
-	}
-}
-
 // endWrite gives the turn back once the write transaction has ended.
 func (c *sqlConn) endWrite() {
 	if c.writer {
@@ -538,10 +514,6 @@ func (s *sqlStmt) ExecContext(ctx context.Context, args []driver.NamedValue) (dr
 	if err := s.use(args); err != nil {
 		return nil, err
 	}
-	if err := s.c.autoTurn(ctx); err != nil {
-		return nil, err
-	}
-	defer s.c.autoTurnEnd()
 	s.c.interrupt(ctx)
 	defer s.c.release()
 	if err := s.st.Exec(); err != nil {
