@@ -38,6 +38,8 @@ type Runner struct {
 	ready    bool             // Run has started its workers
 	workers  map[wkey]*worker // versions this runner runs (guarded by mu)
 	progress notify.Broadcaster
+
+	live liveReads // reads shared by live workers
 }
 
 type wkey struct {

@@ -263,6 +263,7 @@ func (w *worker) serve(ctx, hard context.Context) error {
 	w.logger().debug("serving", "checkpoint", row.pos.String())
 
 	poked := true
+	atHead := false // the last page read was not full
 	for {
 		if poked && len(w.parked) > 0 {
 			if err := w.resolveRequests(ctx, hard); err != nil {
@@ -282,10 +283,17 @@ func (w *worker) serve(ctx, hard context.Context) error {
 		}
 		wake := w.r.store.Notify()
 		scan, caughtUp := w.current()
-		page, err := w.r.store.ReadAllPage(hard, scan, w.r.opts.BatchSize, w.p.Filter)
+		var page chronicle.Page
+		if atHead {
+			// Live: share the read with the runner's other live workers.
+			page, err = w.r.live.page(hard, w.r.store, scan, w.r.opts.BatchSize, w.p.Filter, wake)
+		} else {
+			page, err = w.r.store.ReadAllPage(hard, scan, w.r.opts.BatchSize, w.p.Filter)
+		}
 		if err != nil {
 			return err
 		}
+		atHead = !page.Full
 		events := page.Events
 		if len(w.parked) > 0 {
 			events = w.unparked(events)
