@@ -26,7 +26,7 @@ type dialect struct {
 	forUpdate string // appended to the SELECT that locks a checkpoint row
 
 	// Statements.
-	insert, selectOne, selectName, lock, advance, progress, acquire, renew, keep, release, fail, setStage, setStageIf, setCaughtUp, lockName,
+	insert, selectOne, selectName, lock, advance, advanceDurable, progress, acquire, renew, keep, release, fail, setStage, setStageIf, setCaughtUp, lockName,
 	clearFailure, reset, listAll, eventID, lagCount,
 	parkedList, parkedInsert, parkedDelete, parkedDeleteAll, parkedRequest, parkedRequests, parkedUpdate,
 	logInsert, logList string
@@ -66,6 +66,14 @@ func newDialect(b sqlBackend) (*dialect, error) {
 	set(&d.advance, "UPDATE "+p+" SET pos_commit = ?, pos_prepare = ?, last_commit = ?, last_prepare = ?, last_id = ?, "+
 		"lease_until = "+now+" + ?, updated_ns = ? WHERE name = ? AND version = ? AND owner = ? AND pos_commit = ? AND pos_prepare = ? "+
 		"AND stage <> 'retired'")
+	d.advanceDurable = d.advance
+	if d.name == "postgres" {
+		// The transaction that moves a checkpoint commits without waiting
+		// for its WAL to reach the disk (see Options.DurableCommits); set
+		// here, in a statement the transaction runs anyway, rather than by
+		// a round trip of its own.
+		d.advance += " AND set_config('synchronous_commit', 'off', true) = 'off'"
+	}
 	set(&d.progress, "UPDATE "+p+" SET pos_commit = ?, pos_prepare = ?, lease_until = "+now+" + ?, updated_ns = ? "+
 		"WHERE name = ? AND version = ? AND owner = ? AND pos_commit = ? AND pos_prepare = ? AND stage <> 'retired'")
 	set(&d.acquire, "UPDATE "+p+" SET owner = ?, lease_until = "+now+" + ? "+

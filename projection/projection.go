@@ -193,6 +193,18 @@ type Options struct {
 	// canceled and their transactions roll back. Zero means
 	// DefaultShutdownTimeout.
 	ShutdownTimeout time.Duration
+	// DurableCommits makes each projection transaction on PostgreSQL wait
+	// until its commit is on disk (synchronous_commit = on), as the
+	// store's appends do. By default it does not wait (synchronous_commit
+	// = off for that transaction alone), which takes a disk flush off every
+	// batch: a crash of the PostgreSQL server may then lose the last
+	// commits of a projection (its read-model changes and its checkpoint
+	// together, never one without the other), and the runner applies those
+	// events again when it restarts, so nothing is lost or applied twice;
+	// only, for a moment after the server restarts, a read model may be
+	// behind a position that WaitFor had reported. SQLite stores ignore it:
+	// their durability is the store's (sqlite.Options.Synchronous).
+	DurableCommits bool
 }
 
 // Errors of the runner. They wrap chronicle's where one applies.

@@ -68,6 +68,9 @@ func New(store *chronicle.Store, opts *Options, projections ...Projection) (*Run
 	if opts != nil {
 		o = *opts
 	}
+	if o.DurableCommits {
+		d.advance = d.advanceDurable
+	}
 	switch {
 	case o.BatchSize < 0:
 		return nil, fmt.Errorf("projection: %w: BatchSize %d is negative", chronicle.ErrInvalid, o.BatchSize)
