@@ -36,6 +36,14 @@
 // sqlx and the like work; keep them out of the names the store owns
 // (chronicle_* in SQLite, the store's schema in PostgreSQL).
 //
+// On PostgreSQL the transaction commits without waiting for the disk
+// (synchronous_commit = off for that transaction alone, unless
+// Options.DurableCommits is set): a crash of the server may undo a
+// projection's last commits, read-model changes and checkpoint together,
+// and the runner applies those events again; events themselves are
+// appended durably. On SQLite a commit is as durable as the store's
+// (sqlite.Options.Synchronous).
+//
 // A [Handler] is for effects outside the database (e-mail, a broker): the
 // checkpoint is recorded after it returns, so a crash between the two
 // delivers the batch again. Deduplicate with the events' IDs or positions.
@@ -46,8 +54,9 @@
 // checkpoint it reads the global stream in commit order, filtered in the
 // database, in batches of up to Options.BatchSize events while catching up,
 // then whatever each commit brought, woken by the store's notifier
-// ([chronicle.Store.Notify]; no projection polls). A slow or failed
-// projection holds back no other.
+// ([chronicle.Store.Notify]; no projection polls). Live projections of a
+// runner share one read of each commit and filter it in Go. A slow or
+// failed projection holds back no other.
 //
 // # Several processes
 //
