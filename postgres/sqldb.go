@@ -1,6 +1,7 @@
 package postgres
 
 import (
+	"context"
 	"database/sql"
 	"fmt"
 	"sync"
@@ -55,4 +56,32 @@ func (b *Backend) closeDB() error {
 		err = b.sqldb.db.Close()
 	}
 	return err
+}
+
+// ExecBatch runs queries, each with its arguments, in order as one
+// transaction, in one round trip to the server (a pipeline): either all of
+// them take effect or none does. On an error, failed is the index of the
+// query that failed, or len(queries) when the error came after the last
+// one (the commit); an error of the connection itself leaves the outcome
+// unknown, as with any commit. Package projection uses it to apply an
+// Exec handler's statements with the checkpoint.
+func (b *Backend) ExecBatch(ctx context.Context, queries []string, args [][]any) (failed int, err error) {
+	if len(queries) != len(args) {
+		return 0, fmt.Errorf("postgres: %w: %d queries and %d argument lists", chronicle.ErrInvalid, len(queries), len(args))
+	}
+	batch := &pgx.Batch{}
+	for i, q := range queries {
+		batch.Queue(q, args[i]...)
+	}
+	br := b.pool.SendBatch(ctx, batch)
+	for i := range queries {
+		if _, err := br.Exec(); err != nil {
+			_ = br.Close()
+			return i, fmt.Errorf("postgres: %w", interpret(err))
+		}
+	}
+	if err := br.Close(); err != nil {
+		return len(queries), fmt.Errorf("postgres: %w", interpret(err))
+	}
+	return len(queries), nil
 }

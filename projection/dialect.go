@@ -26,7 +26,7 @@ type dialect struct {
 	forUpdate string // appended to the SELECT that locks a checkpoint row
 
 	// Statements.
-	insert, selectOne, selectName, lock, advance, advanceDurable, progress, acquire, renew, keep, release, fail, setStage, setStageIf, setCaughtUp, lockName,
+	insert, selectOne, selectName, lock, advance, advanceDurable, advanceCheck, progress, acquire, renew, keep, release, fail, setStage, setStageIf, setCaughtUp, lockName,
 	clearFailure, reset, listAll, eventID, lagCount,
 	parkedList, parkedInsert, parkedDelete, parkedDeleteAll, parkedRequest, parkedRequests, parkedUpdate,
 	logInsert, logList string

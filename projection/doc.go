@@ -36,6 +36,20 @@
 // sqlx and the like work; keep them out of the names the store owns
 // (chronicle_* in SQLite, the store's schema in PostgreSQL).
 //
+// An [ExecHandler] is the same, for read models whose batches are writes
+// that need no results: it adds statements instead of running them, and
+// the runner runs them with the checkpoint in one transaction; on
+// PostgreSQL the statements, the checkpoint and the commit go to the server
+// in one round trip, where an SQLHandler's transaction takes at least four:
+//
+//	Exec: func(ctx context.Context, stmts *projection.Statements, b projection.Batch) error {
+//		for _, ev := range b.Events {
+//			stmts.Add(`INSERT INTO balances (account, cents) VALUES ($1, $2)
+//				ON CONFLICT (account) DO UPDATE SET cents = balances.cents + excluded.cents`, ev.Stream, amount(ev))
+//		}
+//		return nil
+//	},
+//
 // On PostgreSQL the transaction commits without waiting for the disk
 // (synchronous_commit = off for that transaction alone, unless
 // Options.DurableCommits is set): a crash of the server may undo a

@@ -133,6 +133,9 @@ type balances struct {
 	table string // balances_v<version> unless one table for all
 	// fail, when set, makes the handler fail on the events it selects.
 	fail func(ev chronicle.Event) bool
+	// failInDB, when set, makes the Exec handler add a statement that
+	// fails in the database for the events it selects.
+	failInDB func(ev chronicle.Event) bool
 }
 
 func (m *balances) create(t *testing.T, version int) {
@@ -174,6 +177,29 @@ func (m *balances) handle(ctx context.Context, tx *sql.Tx, b projection.Batch) e
 			"ON CONFLICT (id) DO UPDATE SET times = "+m.applied(b.Version)+".times + 1"), ev.ID); err != nil {
 			return err
 		}
+	}
+	return nil
+}
+
+// exec is the Exec handler: the same statements as handle, queued. An
+// event that failInDB selects adds a statement that the database refuses
+// (a NULL in a NOT NULL column), after the statements of the events before
+// it in the batch.
+func (m *balances) exec(ctx context.Context, stmts *projection.Statements, b projection.Batch) error {
+	for _, ev := range b.Events {
+		if m.fail != nil && m.fail(ev) {
+			return fmt.Errorf("%w: %s", errPoison, ev.ID)
+		}
+		amount, _ := strconv.ParseInt(string(ev.Data), 10, 64)
+		stmts.Add(m.e.q("INSERT INTO "+m.name(b.Version)+" (stream, n, total) VALUES (?, 1, ?) "+
+			"ON CONFLICT (stream) DO UPDATE SET n = "+m.name(b.Version)+".n + 1, total = "+m.name(b.Version)+".total + excluded.total"),
+			ev.Stream, amount)
+		times := any(int64(1))
+		if m.failInDB != nil && m.failInDB(ev) {
+			times = nil
+		}
+		stmts.Add(m.e.q("INSERT INTO "+m.applied(b.Version)+" (id, times) VALUES (?, ?) "+
+			"ON CONFLICT (id) DO UPDATE SET times = "+m.applied(b.Version)+".times + 1"), ev.ID, times)
 	}
 	return nil
 }

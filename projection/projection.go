@@ -41,6 +41,35 @@ type Batch struct {
 // it ends.
 type SQLHandler func(ctx context.Context, tx *sql.Tx, b Batch) error
 
+// ExecHandler applies a batch to a read model by adding to stmts the SQL
+// statements to run, for read models whose updates are writes that need no
+// results (inserts, upserts, deletes). After it returns nil, the runner
+// runs the statements in order and advances the projection's checkpoint,
+// all in one transaction on the store's own database, so every event is
+// applied exactly once, as with an [SQLHandler]. On PostgreSQL they go to
+// the server in one round trip (a pipeline) together with the checkpoint
+// and the commit, where an SQLHandler's transaction takes at least four.
+// A failing statement rolls everything back and the batch is retried (see
+// [RetryPolicy]).
+type ExecHandler func(ctx context.Context, stmts *Statements, b Batch) error
+
+// Statements are the statements an [ExecHandler] adds for a batch. Write
+// them in the database's dialect: ? or $1, $2… placeholders on SQLite, $1,
+// $2… on PostgreSQL.
+type Statements struct {
+	queries []string
+	args    [][]any
+}
+
+// Add appends a statement with its arguments.
+func (s *Statements) Add(query string, args ...any) {
+	s.queries = append(s.queries, query)
+	s.args = append(s.args, args)
+}
+
+// Len returns the number of statements added.
+func (s *Statements) Len() int { return len(s.queries) }
+
 // Handler handles a batch outside the store's database (send a message,
 // call a service). The runner records the checkpoint after the handler
 // returns nil, so a crash between the two delivers the batch again: at
@@ -66,13 +95,19 @@ type Projection struct {
 	// Filter selects the events the projection sees; nil selects all.
 	Filter chronicle.Filter
 	// SQL is the handler of a projection kept in the store's database,
-	// applied exactly once. Exactly one of SQL and Handle must be set.
+	// applied exactly once. Exactly one of SQL, Exec and Handle must be
+	// set.
 	SQL SQLHandler
+	// Exec is the handler of a projection kept in the store's database
+	// whose batches are statements that need no results, applied exactly
+	// once, in one round trip on PostgreSQL.
+	Exec ExecHandler
 	// Handle is the handler of a projection with effects outside the
 	// database, applied at least once.
 	Handle Handler
-	// Reset, for SQL projections, clears the read model in the transaction
-	// of [Runner.Reset]. Nil leaves the read model to the application.
+	// Reset, for SQL and Exec projections, clears the read model in the
+	// transaction of [Runner.Reset]. Nil leaves the read model to the
+	// application.
 	Reset ResetFunc
 }
 
@@ -86,11 +121,17 @@ func (p *Projection) validate() error {
 	if p.Version < 1 {
 		return fmt.Errorf("projection: %w: %s: version %d, want 1 or more", chronicle.ErrInvalid, p.Name, p.Version)
 	}
-	if (p.SQL == nil) == (p.Handle == nil) {
-		return fmt.Errorf("projection: %w: %s: set exactly one of SQL and Handle", chronicle.ErrInvalid, p.Name)
+	kinds := 0
+	for _, set := range []bool{p.SQL != nil, p.Exec != nil, p.Handle != nil} {
+		if set {
+			kinds++
+		}
 	}
-	if p.Reset != nil && p.SQL == nil {
-		return fmt.Errorf("projection: %w: %s: Reset needs an SQL handler", chronicle.ErrInvalid, p.Name)
+	if kinds != 1 {
+		return fmt.Errorf("projection: %w: %s: set exactly one of SQL, Exec and Handle", chronicle.ErrInvalid, p.Name)
+	}
+	if p.Reset != nil && p.Handle != nil {
+		return fmt.Errorf("projection: %w: %s: Reset needs an SQL or Exec handler", chronicle.ErrInvalid, p.Name)
 	}
 	if err := p.Filter.Validate(); err != nil {
 		return fmt.Errorf("projection: %s: %w", p.Name, err)

@@ -40,6 +40,13 @@ type Runner struct {
 	progress notify.Broadcaster
 
 	live liveReads // reads shared by live workers
+	pipe pipeliner // the backend, when it pipelines Exec handlers' statements; else nil
+}
+
+// pipeliner is a backend that runs statements as one transaction in one
+// round trip: package postgres.
+type pipeliner interface {
+	ExecBatch(ctx context.Context, queries []string, args [][]any) (failed int, err error)
 }
 
 type wkey struct {
@@ -71,6 +78,11 @@ func New(store *chronicle.Store, opts *Options, projections ...Projection) (*Run
 	if o.DurableCommits {
 		d.advance = d.advanceDurable
 	}
+	if d.name == "postgres" {
+		// In a pipeline the statement that moves the checkpoint must fail
+		// when it moves nothing, so that the transaction rolls back.
+		d.advanceCheck = "WITH moved AS (" + d.advance + " RETURNING 1) SELECT 1 / count(*)::int FROM moved"
+	}
 	switch {
 	case o.BatchSize < 0:
 		return nil, fmt.Errorf("projection: %w: BatchSize %d is negative", chronicle.ErrInvalid, o.BatchSize)
@@ -100,6 +112,9 @@ func New(store *chronicle.Store, opts *Options, projections ...Projection) (*Run
 	}
 	r := &Runner{store: store, db: db, d: d, opts: o, log: o.Logger, owner: o.Owner,
 		projs: make(map[string]*Projection), workers: make(map[wkey]*worker), closed: make(chan struct{})}
+	if p, ok := sb.(pipeliner); ok && d.advanceCheck != "" {
+		r.pipe = p
+	}
 	for i := range projections {
 		p := projections[i]
 		if err := p.validate(); err != nil {

@@ -512,15 +512,25 @@ func (w *worker) commit(ctx context.Context, events []chronicle.Event, next chro
 			return fmt.Errorf("handler: %w", err)
 		}
 	}
-	last := events[len(events)-1]
-	err := w.r.tx(ctx, func(tx *sql.Tx) error {
-		if w.p.SQL != nil {
-			if err := w.p.SQL(ctx, tx, b); err != nil {
-				return fmt.Errorf("handler: %w", err)
-			}
+	var stmts *Statements
+	if w.p.Exec != nil {
+		stmts = &Statements{}
+		if err := w.p.Exec(ctx, stmts, b); err != nil {
+			return fmt.Errorf("handler: %w", err)
 		}
-		return w.advance(ctx, tx, next, last)
-	})
+	}
+	last := events[len(events)-1]
+	var err error
+	if stmts != nil && w.r.pipe != nil {
+		err = w.pipeline(ctx, stmts, next, last)
+	} else {
+		err = w.r.tx(ctx, func(tx *sql.Tx) error {
+			if err := w.applyTx(ctx, tx, b, stmts); err != nil {
+				return err
+			}
+			return w.advance(ctx, tx, next, last)
+		})
+	}
 	if err != nil {
 		return err
 	}
@@ -529,15 +539,64 @@ func (w *worker) commit(ctx context.Context, events []chronicle.Event, next chro
 	return nil
 }
 
+// applyTx applies b in tx with the projection's SQL handler, or runs the
+// statements its Exec handler added (stmts), if it has either.
+func (w *worker) applyTx(ctx context.Context, tx *sql.Tx, b Batch, stmts *Statements) error {
+	switch {
+	case w.p.SQL != nil:
+		if err := w.p.SQL(ctx, tx, b); err != nil {
+			return fmt.Errorf("handler: %w", err)
+		}
+	case stmts != nil:
+		for i, q := range stmts.queries {
+			if _, err := tx.ExecContext(ctx, q, stmts.args[i]...); err != nil {
+				return fmt.Errorf("handler: statement %d: %w", i+1, err)
+			}
+		}
+	}
+	return nil
+}
+
+// pipeline runs stmts and moves the checkpoint to next in one transaction
+// in one round trip (PostgreSQL). The checkpoint's statement fails when
+// this runner no longer holds the projection at the checkpoint it knows,
+// which rolls the statements back; pipeline then returns the control error
+// that says why.
+func (w *worker) pipeline(ctx context.Context, stmts *Statements, next chronicle.Position, last chronicle.Event) error {
+	queries := append(stmts.queries[:len(stmts.queries):len(stmts.queries)], w.r.d.advanceCheck)
+	args := append(stmts.args[:len(stmts.args):len(stmts.args)], w.advanceArgs(next, last))
+	i, err := w.r.pipe.ExecBatch(ctx, queries, args)
+	switch {
+	case err == nil:
+		return nil
+	case i < len(stmts.queries):
+		return fmt.Errorf("handler: statement %d: %w", i+1, err)
+	}
+	// The checkpoint did not move: find out why.
+	cur, rerr := w.row(ctx, w.r.db)
+	if rerr != nil {
+		return errors.Join(err, rerr)
+	}
+	if cerr := w.mismatch(cur.stage, cur.owner, cur.pos); cerr != nil {
+		return cerr
+	}
+	return err
+}
+
+// advanceArgs are the arguments of the statement that moves the checkpoint.
+func (w *worker) advanceArgs(next chronicle.Position, last chronicle.Event) []any {
+	return []any{int64(next.Commit), int64(next.Prepare),
+		int64(last.Position.Commit), int64(last.Position.Prepare), last.ID,
+		w.r.opts.LeaseTTL.Milliseconds(), nowNS(), w.p.Name, w.version,
+		w.r.owner, int64(w.dbScan.Commit), int64(w.dbScan.Prepare)}
+}
+
 // advance moves the checkpoint to next, with last as the last event
 // applied, provided this runner still holds the projection at the
 // checkpoint it knows (the update locks the row until tx ends); else it
 // returns the control error that says why not, and tx must roll back.
 func (w *worker) advance(ctx context.Context, tx *sql.Tx, next chronicle.Position, last chronicle.Event) error {
-	res, err := tx.ExecContext(ctx, w.r.d.advance, int64(next.Commit), int64(next.Prepare),
-		int64(last.Position.Commit), int64(last.Position.Prepare), last.ID,
-		w.r.opts.LeaseTTL.Milliseconds(), nowNS(), w.p.Name, w.version,
-		w.r.owner, int64(w.dbScan.Commit), int64(w.dbScan.Prepare))
+	res, err := tx.ExecContext(ctx, w.r.d.advance, w.advanceArgs(next, last)...)
 	if err != nil {
 		return err
 	}
@@ -651,8 +710,14 @@ func (w *worker) resolve(ctx, hard context.Context, stream string, skip bool) er
 		last := len(rest) == 0
 		b := Batch{Name: w.p.Name, Version: w.version, Events: chunk}
 		var cause error
-		if w.p.Handle != nil && len(chunk) > 0 {
+		var stmts *Statements
+		switch {
+		case len(chunk) == 0:
+		case w.p.Handle != nil:
 			cause = w.p.Handle(hard, b)
+		case w.p.Exec != nil:
+			stmts = &Statements{}
+			cause = w.p.Exec(hard, stmts, b)
 		}
 		var err error
 		if cause == nil {
@@ -660,8 +725,8 @@ func (w *worker) resolve(ctx, hard context.Context, stream string, skip bool) er
 				if err := w.check(hard, tx); err != nil {
 					return err
 				}
-				if w.p.SQL != nil && len(chunk) > 0 {
-					if cause = w.p.SQL(hard, tx, b); cause != nil {
+				if len(chunk) > 0 {
+					if cause = w.applyTx(hard, tx, b, stmts); cause != nil {
 						return cause
 					}
 				}
