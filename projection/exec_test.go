@@ -3,7 +3,10 @@ package projection_test
 import (
 	"context"
 	"database/sql"
+	"fmt"
 	"maps"
+	"strconv"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -122,4 +125,83 @@ func TestExecHandlerLosesItsLease(t *testing.T) {
 			t.Fatalf("read model %v, want %v", got, want)
 		}
 	})
+}
+
+// TestExecProjectionsTogether: Exec projections that are live at once (on
+// PostgreSQL their pipelines go to the server together) each apply exactly
+// what their filter selects, once, under concurrent appends, while one of
+// them has statements that the database refuses for some events: its
+// streams park, and the others lose nothing to sharing a transaction with
+// it.
+func TestExecProjectionsTogether(t *testing.T) {
+	backends(t, func(t *testing.T, e *env) {
+		filters := []chronicle.Filter{nil, {chronicle.StreamPrefix("a-")}, {chronicle.TypeIs("Refunded")}}
+		var models []*balances
+		var ps []projection.Projection
+		var names []string
+		for i, f := range filters {
+			m := &balances{e: e, table: fmt.Sprintf("tog_%d", i)}
+			m.create(t, 1)
+			models = append(models, m)
+			names = append(names, fmt.Sprintf("together-%d", i))
+			ps = append(ps, projection.Projection{Name: names[i], Version: 1, Filter: f, Exec: m.exec})
+		}
+		bad := &balances{e: e, table: "tog_bad", failInDB: func(ev chronicle.Event) bool { return ev.Type == "Refunded" }}
+		bad.create(t, 1)
+		ps = append(ps, projection.Projection{Name: "refuses", Version: 1, Exec: bad.exec})
+		r := newRunner(t, e.store, fast(), ps...)
+		start(t, r)
+		waitFor(t, r, appendN(t, e.store, "a", 2, 4, "Deposited"), names...)
+		for burst := range 4 {
+			var wg sync.WaitGroup
+			positions := make([]chronicle.Position, 4)
+			errs := make([]error, 4)
+			for g := range 4 {
+				wg.Go(func() {
+					prefix, typ := []string{"a", "b"}[g%2], []string{"Deposited", "Refunded"}[g/2]
+					for i := range 8 {
+						res, err := e.store.Append(t.Context(), fmt.Sprintf("%s-%d-%d", prefix, burst, i%2), chronicle.Any,
+							chronicle.EventData{Type: typ, Data: []byte(strconv.Itoa(i + 1))})
+						if err != nil {
+							errs[g] = err
+							return
+						}
+						positions[g] = res.Positions[0]
+					}
+				})
+			}
+			wg.Wait()
+			for g, p := range positions {
+				if errs[g] != nil {
+					t.Fatal(errs[g])
+				}
+				waitFor(t, r, p, names...)
+			}
+		}
+		for i, f := range filters {
+			want := expected(t, e.store, f, nil)
+			if got := models[i].rows(t, 1); !maps.Equal(got, want) {
+				t.Errorf("projection %d (filter %v): %v, want %v", i, f, got, want)
+			}
+			models[i].checkOnce(t, 1, count(want))
+		}
+		// The refusing projection parked the 16 streams with a Refunded
+		// event and applied the others' events once.
+		eventually(t, "the refusing projection parked its streams", func() bool {
+			parked, err := r.Parked(context.Background(), "refuses")
+			return err == nil && len(parked) == 16
+		})
+		bad.checkOnce(t, 1, -1)
+	})
+}
+
+// count is the number of events a read model of expected's shape holds.
+func count(rows map[string]string) int {
+	n := 0
+	for _, v := range rows {
+		var c, sum int
+		_, _ = fmt.Sscanf(v, "%d/%d", &c, &sum)
+		n += c
+	}
+	return n
 }

@@ -39,8 +39,9 @@ type Runner struct {
 	workers  map[wkey]*worker // versions this runner runs (guarded by mu)
 	progress notify.Broadcaster
 
-	live liveReads // reads shared by live workers
-	pipe pipeliner // the backend, when it pipelines Exec handlers' statements; else nil
+	live  liveReads // reads shared by live workers
+	pipe  pipeliner // the backend, when it pipelines Exec handlers' statements; else nil
+	pipes pipeGroup // Exec handlers' pipelines ready at once, sent together
 }
 
 // pipeliner is a backend that runs statements as one transaction in one

@@ -565,7 +565,7 @@ func (w *worker) applyTx(ctx context.Context, tx *sql.Tx, b Batch, stmts *Statem
 func (w *worker) pipeline(ctx context.Context, stmts *Statements, next chronicle.Position, last chronicle.Event) error {
 	queries := append(stmts.queries[:len(stmts.queries):len(stmts.queries)], w.r.d.advanceCheck)
 	args := append(stmts.args[:len(stmts.args):len(stmts.args)], w.advanceArgs(next, last))
-	i, err := w.r.pipe.ExecBatch(ctx, queries, args)
+	i, err := w.r.pipes.exec(ctx, w.r.pipe, queries, args)
 	switch {
 	case err == nil:
 		return nil
