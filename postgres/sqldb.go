@@ -3,11 +3,13 @@ package postgres
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 	"sync"
 
 	"github.com/chronicle-go/chronicle"
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/stdlib"
 )
 
@@ -59,15 +61,22 @@ func (b *Backend) closeDB() error {
 }
 
 // ExecBatch runs queries, each with its arguments, in order as one
-// transaction, in one round trip to the server (a pipeline): either all of
-// them take effect or none does. On an error, failed is the index of the
-// query that failed, or len(queries) when the error came after the last
-// one (the commit); an error of the connection itself leaves the outcome
-// unknown, as with any commit. Package projection uses it to apply an
-// Exec handler's statements with the checkpoint.
+// transaction, in one round trip to the server (a pipeline; a query's text
+// that the connection has not prepared yet costs one more, to prepare it):
+// either all of them take effect or none does. The queries must not
+// control the transaction (BEGIN, COMMIT, ROLLBACK): a COMMIT among them
+// would commit the queries before it alone.
+//
+// On an error from the server about one query, failed is its index, or
+// len(queries) when the error came after the last one (at commit: a
+// deferred constraint, a serialization failure). On any other error
+// (preparing a query, encoding its arguments, the connection), failed is
+// -1; an error of the connection itself leaves the outcome unknown, as with
+// any commit. Package projection uses it to apply an Exec handler's
+// statements with the checkpoint.
 func (b *Backend) ExecBatch(ctx context.Context, queries []string, args [][]any) (failed int, err error) {
 	if len(queries) != len(args) {
-		return 0, fmt.Errorf("postgres: %w: %d queries and %d argument lists", chronicle.ErrInvalid, len(queries), len(args))
+		return -1, fmt.Errorf("postgres: %w: %d queries and %d argument lists", chronicle.ErrInvalid, len(queries), len(args))
 	}
 	batch := &pgx.Batch{}
 	for i, q := range queries {
@@ -77,11 +86,20 @@ func (b *Backend) ExecBatch(ctx context.Context, queries []string, args [][]any)
 	for i := range queries {
 		if _, err := br.Exec(); err != nil {
 			_ = br.Close()
+			var pe *pgconn.PgError
+			if !errors.As(err, &pe) {
+				i = -1
+			}
 			return i, fmt.Errorf("postgres: %w", interpret(err))
 		}
 	}
 	if err := br.Close(); err != nil {
-		return len(queries), fmt.Errorf("postgres: %w", interpret(err))
+		failed := len(queries)
+		var pe *pgconn.PgError
+		if !errors.As(err, &pe) {
+			failed = -1
+		}
+		return failed, fmt.Errorf("postgres: %w", interpret(err))
 	}
 	return len(queries), nil
 }

@@ -70,7 +70,10 @@
 // then whatever each commit brought, woken by the store's notifier
 // ([chronicle.Store.Notify]; no projection polls). Live projections of a
 // runner share one read of each commit and filter it in Go. A slow or
-// failed projection holds back no other.
+// failed projection holds back no other, except that on PostgreSQL the
+// live batches of Exec projections (up to 64 statements each) that are
+// ready at the same moment go to the server as one transaction; should it
+// fail, each is sent again on its own.
 //
 // # Several processes
 //

@@ -129,13 +129,18 @@ func TestExecHandlerLosesItsLease(t *testing.T) {
 
 // TestExecProjectionsTogether: Exec projections that are live at once (on
 // PostgreSQL their pipelines go to the server together) each apply exactly
-// what their filter selects, once, under concurrent appends, while one of
-// them has statements that the database refuses for some events: its
-// streams park, and the others lose nothing to sharing a transaction with
-// it.
+// what their filter selects, once, under concurrent appends, beside two
+// whose statements the database refuses for some events (one at run time,
+// one when preparing it): their streams park, and the others lose nothing
+// to sharing a transaction with them and are never blamed for them.
 func TestExecProjectionsTogether(t *testing.T) {
 	backends(t, func(t *testing.T, e *env) {
 		filters := []chronicle.Filter{nil, {chronicle.StreamPrefix("a-")}, {chronicle.TypeIs("Refunded")}}
+		var calls struct {
+			sync.Mutex
+			n map[string]int // handler calls by projection and event
+		}
+		calls.n = map[string]int{}
 		var models []*balances
 		var ps []projection.Projection
 		var names []string
@@ -144,14 +149,27 @@ func TestExecProjectionsTogether(t *testing.T) {
 			m.create(t, 1)
 			models = append(models, m)
 			names = append(names, fmt.Sprintf("together-%d", i))
-			ps = append(ps, projection.Projection{Name: names[i], Version: 1, Filter: f, Exec: m.exec})
+			ps = append(ps, projection.Projection{Name: names[i], Version: 1, Filter: f,
+				Exec: func(ctx context.Context, stmts *projection.Statements, b projection.Batch) error {
+					calls.Lock()
+					for _, ev := range b.Events {
+						calls.n[names[i]+"/"+ev.ID]++
+					}
+					calls.Unlock()
+					return m.exec(ctx, stmts, b)
+				}})
 		}
 		bad := &balances{e: e, table: "tog_bad", failInDB: func(ev chronicle.Event) bool { return ev.Type == "Refunded" }}
 		bad.create(t, 1)
-		ps = append(ps, projection.Projection{Name: "refuses", Version: 1, Exec: bad.exec})
+		missing := &balances{e: e, table: "tog_missing", failPrepare: func(ev chronicle.Event) bool { return ev.Type == "Refunded" }}
+		missing.create(t, 1)
+		ps = append(ps, projection.Projection{Name: "refuses", Version: 1, Exec: bad.exec},
+			projection.Projection{Name: "misses", Version: 1, Exec: missing.exec})
 		r := newRunner(t, e.store, fast(), ps...)
 		start(t, r)
-		waitFor(t, r, appendN(t, e.store, "a", 2, 4, "Deposited"), names...)
+		// Every projection is live (not replaying: that would stop it at
+		// the first refused statement) before the first Refunded event.
+		waitFor(t, r, appendN(t, e.store, "a", 2, 4, "Deposited"), append(names, "refuses", "misses")...)
 		for burst := range 4 {
 			var wg sync.WaitGroup
 			positions := make([]chronicle.Position, 4)
@@ -187,11 +205,33 @@ func TestExecProjectionsTogether(t *testing.T) {
 		}
 		// The refusing projection parked the 16 streams with a Refunded
 		// event and applied the others' events once.
-		eventually(t, "the refusing projection parked its streams", func() bool {
-			parked, err := r.Parked(context.Background(), "refuses")
-			return err == nil && len(parked) == 16
-		})
+		for _, name := range []string{"refuses", "misses"} {
+			eventually(t, name+" parked its streams", func() bool {
+				parked, err := r.Parked(context.Background(), name)
+				return err == nil && len(parked) == 16
+			})
+		}
 		bad.checkOnce(t, 1, -1)
+		missing.checkOnce(t, 1, -1)
+		// The others were never blamed for their errors: no batch of
+		// theirs failed and was handled again.
+		calls.Lock()
+		for k, n := range calls.n {
+			if n != 1 {
+				t.Errorf("%s handled %d times", k, n)
+			}
+		}
+		calls.Unlock()
+		for _, name := range names {
+			parked, err := r.Parked(context.Background(), name)
+			if err != nil || len(parked) != 0 {
+				t.Errorf("%s: parked %v, %v", name, parked, err)
+			}
+			log, err := r.Log(context.Background(), name)
+			if err != nil || len(log) != 0 {
+				t.Errorf("%s: log %v, %v", name, log, err)
+			}
+		}
 	})
 }
 

@@ -136,6 +136,10 @@ type balances struct {
 	// failInDB, when set, makes the Exec handler add a statement that
 	// fails in the database for the events it selects.
 	failInDB func(ev chronicle.Event) bool
+	// failPrepare, when set, makes the Exec handler add a statement on a
+	// table that does not exist for the events it selects: the database
+	// refuses to prepare it.
+	failPrepare func(ev chronicle.Event) bool
 }
 
 func (m *balances) create(t *testing.T, version int) {
@@ -197,6 +201,9 @@ func (m *balances) exec(ctx context.Context, stmts *projection.Statements, b pro
 		times := any(int64(1))
 		if m.failInDB != nil && m.failInDB(ev) {
 			times = nil
+		}
+		if m.failPrepare != nil && m.failPrepare(ev) {
+			stmts.Add(m.e.q("INSERT INTO "+m.e.table("no_such_table")+" (id) VALUES (?)"), ev.ID)
 		}
 		stmts.Add(m.e.q("INSERT INTO "+m.applied(b.Version)+" (id, times) VALUES (?, ?) "+
 			"ON CONFLICT (id) DO UPDATE SET times = "+m.applied(b.Version)+".times + 1"), ev.ID, times)

@@ -9,26 +9,31 @@ import (
 // ready at the same time as one: after a commit, every live projection has
 // a batch to apply, and one transaction in one round trip for all of them
 // costs the database one commit instead of one each. The first worker to
-// arrive sends its pipeline at once; those that arrive meanwhile are sent
-// together when it returns, by the same worker (so a lone projection never
-// waits for company).
+// arrive sends its pipeline at once; those that arrive meanwhile wait, and
+// the first of them sends them all once the send in flight returns (so a
+// lone projection never waits for company, and no worker sends for others
+// more than once). Only small pipelines (a live batch) join a group: a
+// batch of a projection catching up goes alone, so that it holds back no
+// live one.
 //
-// The group is one transaction: when a statement of one projection fails,
-// nothing of the group is applied; that projection gets its error and the
-// others are sent again without it. When the commit itself fails (a lost
-// connection), every projection of the group gets the error, and its
-// checkpoint statement tells on the next attempt whether it was applied.
+// When a group fails, nothing of it was applied, and its pipelines are
+// sent again one by one, so that each projection gets its own outcome and
+// none pays for another's error.
 type pipeGroup struct {
 	mu      sync.Mutex
 	queue   []*pipeItem
 	sending bool
 }
 
-// pipeItem is one projection's pipeline: its statements, the last of which
-// moves its checkpoint.
+// maxGroupStatements bounds the statements of a pipeline that joins a
+// group.
+const maxGroupStatements = 64
+
+// pipeItem is one projection's pipeline.
 type pipeItem struct {
 	queries []string
 	args    [][]any
+	lead    chan struct{} // closed when this item's worker is to send the queue
 	done    chan struct{} // closed when failed and err are set
 	failed  int           // as ExecBatch reports it, for this item's queries
 	err     error
@@ -38,65 +43,56 @@ type pipeItem struct {
 // pipelines are ready, and reports as [pipeliner.ExecBatch] does for
 // queries alone.
 func (g *pipeGroup) exec(ctx context.Context, pipe pipeliner, queries []string, args [][]any) (failed int, err error) {
-	it := &pipeItem{queries: queries, args: args, done: make(chan struct{})}
+	if len(queries) > maxGroupStatements {
+		return pipe.ExecBatch(ctx, queries, args)
+	}
+	it := &pipeItem{queries: queries, args: args, lead: make(chan struct{}), done: make(chan struct{})}
 	g.mu.Lock()
 	g.queue = append(g.queue, it)
 	if g.sending {
 		g.mu.Unlock()
-		<-it.done
-		return it.failed, it.err
+		select {
+		case <-it.done:
+			return it.failed, it.err
+		case <-it.lead: // send the queue, this item first
+		}
+		g.mu.Lock()
 	}
 	g.sending = true
-	for {
-		batch := g.queue
-		g.queue = nil
-		g.mu.Unlock()
-		send(ctx, pipe, batch)
-		g.mu.Lock()
-		if len(g.queue) == 0 {
-			g.sending = false
-			g.mu.Unlock()
-			break
-		}
+	batch := g.queue
+	g.queue = nil
+	g.mu.Unlock()
+	send(ctx, pipe, batch)
+	g.mu.Lock()
+	if len(g.queue) > 0 {
+		close(g.queue[0].lead)
+	} else {
+		g.sending = false
 	}
+	g.mu.Unlock()
 	return it.failed, it.err
 }
 
-// send runs batch as one transaction and answers its items.
+// send runs batch as one transaction and answers its items; if that
+// fails, it runs each item on its own.
 func send(ctx context.Context, pipe pipeliner, batch []*pipeItem) {
-	for len(batch) > 0 {
-		if len(batch) == 1 {
-			it := batch[0]
-			it.failed, it.err = pipe.ExecBatch(ctx, it.queries, it.args)
-			close(it.done)
-			return
-		}
+	if len(batch) > 1 {
 		var queries []string
 		var args [][]any
 		for _, it := range batch {
 			queries = append(queries, it.queries...)
 			args = append(args, it.args...)
 		}
-		failed, err := pipe.ExecBatch(ctx, queries, args)
-		if err == nil || failed >= len(queries) {
-			// All applied, or the commit failed for all alike.
+		if _, err := pipe.ExecBatch(ctx, queries, args); err == nil {
 			for _, it := range batch {
-				it.failed, it.err = len(it.queries), err
+				it.failed = len(it.queries)
 				close(it.done)
 			}
 			return
 		}
-		// One item's statement failed: it gets the error; nothing was
-		// applied, so the others go again without it.
-		off := 0
-		for i, it := range batch {
-			if failed < off+len(it.queries) {
-				it.failed, it.err = failed-off, err
-				close(it.done)
-				batch = append(batch[:i:i], batch[i+1:]...)
-				break
-			}
-			off += len(it.queries)
-		}
+	}
+	for _, it := range batch {
+		it.failed, it.err = pipe.ExecBatch(ctx, it.queries, it.args)
+		close(it.done)
 	}
 }

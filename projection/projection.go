@@ -48,9 +48,13 @@ type SQLHandler func(ctx context.Context, tx *sql.Tx, b Batch) error
 // all in one transaction on the store's own database, so every event is
 // applied exactly once, as with an [SQLHandler]. On PostgreSQL they go to
 // the server in one round trip (a pipeline) together with the checkpoint
-// and the commit, where an SQLHandler's transaction takes at least four.
-// A failing statement rolls everything back and the batch is retried (see
-// [RetryPolicy]).
+// and the commit, where an SQLHandler's transaction takes at least four (a
+// statement's text that a connection has not prepared yet costs one more
+// round trip, once); the small batches of live Exec projections that are
+// ready at the same moment share one transaction. A failing statement
+// rolls everything back and the batch is retried (see [RetryPolicy]).
+// The statements must not control the transaction (BEGIN, COMMIT,
+// SAVEPOINT, ROLLBACK).
 type ExecHandler func(ctx context.Context, stmts *Statements, b Batch) error
 
 // Statements are the statements an [ExecHandler] adds for a batch. Write

@@ -557,28 +557,28 @@ func (w *worker) applyTx(ctx context.Context, tx *sql.Tx, b Batch, stmts *Statem
 	return nil
 }
 
-// pipeline runs stmts and moves the checkpoint to next in one transaction
-// in one round trip (PostgreSQL). The checkpoint's statement fails when
-// this runner no longer holds the projection at the checkpoint it knows,
-// which rolls the statements back; pipeline then returns the control error
-// that says why.
+// pipeline moves the checkpoint to next and runs stmts in one transaction
+// in one round trip (PostgreSQL). The checkpoint's statement comes first
+// and fails when this runner no longer holds the projection at the
+// checkpoint it knows, which rolls everything back; pipeline then returns
+// the control error that says why.
 func (w *worker) pipeline(ctx context.Context, stmts *Statements, next chronicle.Position, last chronicle.Event) error {
-	queries := append(stmts.queries[:len(stmts.queries):len(stmts.queries)], w.r.d.advanceCheck)
-	args := append(stmts.args[:len(stmts.args):len(stmts.args)], w.advanceArgs(next, last))
+	queries := append([]string{w.r.d.advanceCheck}, stmts.queries...)
+	args := append([][]any{w.advanceArgs(next, last)}, stmts.args...)
 	i, err := w.r.pipes.exec(ctx, w.r.pipe, queries, args)
-	switch {
-	case err == nil:
+	if err == nil {
 		return nil
-	case i < len(stmts.queries):
-		return fmt.Errorf("handler: statement %d: %w", i+1, err)
 	}
-	// The checkpoint did not move: find out why.
+	// Whatever failed, the checkpoint may have moved under this runner.
 	cur, rerr := w.row(ctx, w.r.db)
 	if rerr != nil {
 		return errors.Join(err, rerr)
 	}
 	if cerr := w.mismatch(cur.stage, cur.owner, cur.pos); cerr != nil {
 		return cerr
+	}
+	if i >= 1 && i <= len(stmts.queries) {
+		return fmt.Errorf("handler: statement %d: %w", i, err)
 	}
 	return err
 }
