@@ -45,6 +45,11 @@ type Backend interface {
 	// backwards, before) p.From that pass p.Filter, in position order.
 	ReadAll(ctx context.Context, p *ReadAllParams) (ReadAllResult, error)
 
+	// EventByID returns the event of stream whose ID is id, and whether
+	// there is one. An ID the caller gave (a keyed ID) is found through
+	// the idempotency index; a store-assigned one may cost a scan of the
+	// stream.
+	EventByID(ctx context.Context, stream, id string) (Event, bool, error)
 	// StreamInfo describes one stream; a missing stream has version 0.
 	StreamInfo(ctx context.Context, stream string) (StreamInfo, error)
 

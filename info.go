@@ -90,3 +90,33 @@ func (s *Store) ListStreams(ctx context.Context, opts *ListStreamsOptions) iter.
 		})
 	}
 }
+
+// EventByID returns the event of stream whose ID is id, and whether there
+// is one. It answers "is this event already stored?" without a read of the
+// stream: an application that derives its events' IDs from a command's ID
+// can tell, before deciding the command again, that a retry of it (say,
+// after a lost reply) finds its events already written, and where (see
+// package aggregate). An ID that the caller gave when appending is found
+// through the store's idempotency index; an ID that the store assigned is
+// found too, at the cost of scanning the stream.
+func (s *Store) EventByID(ctx context.Context, stream, id string) (Event, bool, error) {
+	if err := ValidateStreamName(stream); err != nil {
+		return Event{}, false, err
+	}
+	if id == "" {
+		return Event{}, false, invalid("id", "empty")
+	}
+	if err := validateName("id", id, MaxIDLen); err != nil {
+		return Event{}, false, err
+	}
+	var found bool
+	ev, err := call(s, func() (Event, error) {
+		ev, ok, err := s.b.EventByID(ctx, stream, id)
+		found = ok
+		return ev, err
+	})
+	if err != nil {
+		return Event{}, false, fmt.Errorf("chronicle: event by ID: %w", err)
+	}
+	return ev, found, nil
+}

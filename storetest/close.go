@@ -63,6 +63,7 @@ func testCloseAfter(t *testing.T, open func(t *testing.T) *chronicle.Store) {
 		{"SaveGlobalSnapshot", func() error { return s.SaveGlobalSnapshot(ctx, "", res.Positions[0], []byte("y")) }},
 		{"LoadGlobalSnapshot", func() error { _, _, err := s.LoadGlobalSnapshot(ctx, ""); return err }},
 		{"StreamInfo", func() error { _, err := s.StreamInfo(ctx, "c"); return err }},
+		{"EventByID", func() error { _, _, err := s.EventByID(ctx, "c", "k"); return err }},
 		{"Stats", func() error { _, err := s.Stats(ctx); return err }},
 		{"ListStreams", func() error { _, err := collect(s.ListStreams(ctx, nil)); return err }},
 	}

@@ -15,7 +15,8 @@
 //	}
 //
 // The suite checks the behaviour documented on [chronicle.Store] and
-// [chronicle.Backend]: appends and expectations, idempotency, the round trip
+// [chronicle.Backend]: appends and expectations, idempotency, looking an
+// event up by its ID, the round trip
 // of every event field, input validation, reads and paging, filters,
 // watches and their hand-off from history to live events, snapshots,
 // metrics, Close, and concurrent use (run it with -race). After each subtest
@@ -55,6 +56,7 @@ func Run(t *testing.T, open func(t *testing.T) *chronicle.Store) {
 	}{
 		{"Append", appendTests},
 		{"Idempotency", idempotencyTests},
+		{"EventByID", eventByIDTests},
 		{"Fields", fieldTests},
 		{"Validation", validationTests},
 		{"Read", readTests},

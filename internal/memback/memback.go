@@ -233,6 +233,28 @@ func (b *Backend) ReadAll(ctx context.Context, p *chronicle.ReadAllParams) (chro
 	return res, nil
 }
 
+// EventByID implements [chronicle.Backend].
+func (b *Backend) EventByID(ctx context.Context, name, id string) (chronicle.Event, bool, error) {
+	b.mu.RLock()
+	defer b.mu.RUnlock()
+	if err := b.check(ctx); err != nil {
+		return chronicle.Event{}, false, err
+	}
+	st := b.streams[name]
+	if st == nil {
+		return chronicle.Event{}, false, nil
+	}
+	if i, ok := st.ids[id]; ok {
+		return copyEvent(&b.log[i]), true, nil
+	}
+	for _, i := range st.index {
+		if b.log[i].ID == id {
+			return copyEvent(&b.log[i]), true, nil
+		}
+	}
+	return chronicle.Event{}, false, nil
+}
+
 // StreamInfo implements [chronicle.Backend].
 func (b *Backend) StreamInfo(ctx context.Context, name string) (chronicle.StreamInfo, error) {
 	b.mu.RLock()
