@@ -71,6 +71,12 @@ func ValidateStreamName(name string) error {
 	return validateName("stream", name, MaxStreamNameLen)
 }
 
+// ValidateEventType reports whether name can be an event's type: 1 to
+// [MaxTypeLen] bytes of valid UTF-8 without control characters.
+func ValidateEventType(name string) error {
+	return validateName("type", name, MaxTypeLen)
+}
+
 func validateName(field, s string, max int) error {
 	if s == "" {
 		return invalid(field, "empty")
