@@ -86,6 +86,11 @@ type Options[S, C, E any] struct {
 	// Decide returns and that the streams hold must be registered, as a
 	// type that implements E.
 	Registry *registry.Registry
+	// Events, when set, lists a value of every event type Decide may
+	// return: New fails unless each is registered, so that a missing
+	// registration shows at start-up rather than at the first command
+	// that returns it.
+	Events []E
 	// Initial returns the state of an entity without events. Nil means the
 	// zero S.
 	Initial func() S
@@ -156,6 +161,11 @@ func New[S, C, E any](store *chronicle.Store, o Options[S, C, E]) (*Aggregate[S,
 		return nil, bad("category %q cannot start a stream name", o.Category)
 	case o.StateVersion < 0:
 		return nil, bad("%s: state version %d", o.Category, o.StateVersion)
+	}
+	for _, e := range o.Events {
+		if _, err := o.Registry.Name(e); err != nil {
+			return nil, fmt.Errorf("aggregate: %s: %w", o.Category, err)
+		}
 	}
 	var zero S
 	if o.Evolve == nil {

@@ -409,6 +409,10 @@ func TestInvalid(t *testing.T) {
 	if st, err := s.Stats(ctx); err != nil || st.Events != 0 {
 		t.Fatalf("%d events written by refused commands (%v)", st.Events, err)
 	}
+	o.Events = []Event{Opened{}, Unregistered{}}
+	if _, err := aggregate.New(s, o); !errors.Is(err, registry.ErrUnknownType) {
+		t.Errorf("New with an unregistered event type listed: %v", err)
+	}
 	for _, o := range []aggregate.Options[Account, Command, Event]{
 		{Category: "account", Evolve: evolve, Decide: decide},
 		{Category: "", Registry: newRegistry(t), Evolve: evolve, Decide: decide},

@@ -39,6 +39,7 @@ import (
 	"reflect"
 	"sort"
 	"strconv"
+	"strings"
 	"sync"
 
 	"github.com/chronicle-go/chronicle"
@@ -80,15 +81,35 @@ func (JSON) Unmarshal(data []byte, v any) error { return json.Unmarshal(data, v)
 type Options struct {
 	// Codec encodes and decodes event data. Nil means [JSON].
 	Codec Codec
+	// Unknown is what [Registry.DecodeAll] does with events of types that
+	// are not registered.
+	Unknown Unknown
 }
+
+// Unknown is what [Registry.DecodeAll] does with an event whose type is
+// not registered.
+type Unknown int
+
+const (
+	// SkipUnlessReplaying (the default) skips it while live and fails
+	// while replaying: a read model being rebuilt must not leave events
+	// out, while a running one should not stop at an event type that a
+	// newer program wrote.
+	SkipUnlessReplaying Unknown = iota
+	// Skip always skips it.
+	Skip
+	// Fail always fails with [ErrUnknownType].
+	Fail
+)
 
 // Registry maps event type names to Go types. It is safe for concurrent
 // use; register every type at start-up, before encoding or decoding.
 type Registry struct {
-	codec  Codec
-	mu     sync.RWMutex
-	byName map[string]*entry       // names and aliases
-	byType map[reflect.Type]*entry // Go types
+	codec   Codec
+	unknown Unknown
+	mu      sync.RWMutex
+	byName  map[string]*entry       // names and aliases
+	byType  map[reflect.Type]*entry // Go types
 }
 
 // entry is one registered type.
@@ -108,6 +129,9 @@ func New(opts *Options) *Registry {
 	r := &Registry{codec: JSON{}, byName: map[string]*entry{}, byType: map[reflect.Type]*entry{}}
 	if opts != nil && opts.Codec != nil {
 		r.codec = opts.Codec
+	}
+	if opts != nil {
+		r.unknown = opts.Unknown
 	}
 	return r
 }
@@ -340,4 +364,44 @@ func (r *Registry) Types() []string {
 	}
 	sort.Strings(out)
 	return out
+}
+
+// Decoded is an event with its decoded value.
+type Decoded struct {
+	chronicle.Event
+	Value any // of the event's registered type
+}
+
+// DecodeAll decodes events, in order: a projection's batch, say, with
+// replaying from its Replaying field. An event whose type is not
+// registered is skipped or fails as Options.Unknown says; any other error
+// fails.
+func (r *Registry) DecodeAll(events []chronicle.Event, replaying bool) ([]Decoded, error) {
+	out := make([]Decoded, 0, len(events))
+	for _, ev := range events {
+		v, err := r.Decode(ev)
+		if errors.Is(err, ErrUnknownType) && (r.unknown == Skip || r.unknown == SkipUnlessReplaying && !replaying) {
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, Decoded{Event: ev, Value: v})
+	}
+	return out, nil
+}
+
+// Require fails unless every name is registered (as a name or an alias):
+// a start-up check that the types a handler handles are known.
+func (r *Registry) Require(names ...string) error {
+	var missing []string
+	for _, n := range names {
+		if !r.Known(n) {
+			missing = append(missing, n)
+		}
+	}
+	if len(missing) > 0 {
+		return fmt.Errorf("%w: %s", ErrUnknownType, strings.Join(missing, ", "))
+	}
+	return nil
 }

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"reflect"
+	"strings"
 	"testing"
 
 	"github.com/chronicle-go/chronicle"
@@ -249,5 +250,49 @@ func TestThroughTheStore(t *testing.T) {
 	}
 	if names := r.Types(); fmt.Sprint(names) != "[AccountOpened Deposited Withdrawn]" {
 		t.Errorf("Types = %v", names)
+	}
+}
+
+// TestDecodeAll: events of unknown types are skipped while live and fail
+// while replaying by default; Skip and Fail decide alike either way.
+func TestDecodeAll(t *testing.T) {
+	events := []chronicle.Event{
+		{Type: "Deposited", Data: []byte(`{"cents":1}`)},
+		{Type: "FromTheFuture", Data: []byte(`{}`)},
+		{Type: "Deposited", Data: []byte(`{"cents":2}`)},
+	}
+	for _, tc := range []struct {
+		name      string
+		unknown   registry.Unknown
+		replaying bool
+		fails     bool
+	}{
+		{"default, live", registry.SkipUnlessReplaying, false, false},
+		{"default, replaying", registry.SkipUnlessReplaying, true, true},
+		{"skip, replaying", registry.Skip, true, false},
+		{"fail, live", registry.Fail, false, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := registry.New(&registry.Options{Unknown: tc.unknown})
+			registry.MustRegister[Deposited](r, "Deposited")
+			got, err := r.DecodeAll(events, tc.replaying)
+			if tc.fails {
+				if !errors.Is(err, registry.ErrUnknownType) {
+					t.Fatalf("DecodeAll = %v, %v; want ErrUnknownType", got, err)
+				}
+				return
+			}
+			if err != nil || len(got) != 2 || got[0].Value != (Deposited{Cents: 1}) || got[1].Value != (Deposited{Cents: 2}) || got[1].Type != "Deposited" {
+				t.Fatalf("DecodeAll = %+v, %v", got, err)
+			}
+		})
+	}
+	r := newRegistry(t)
+	if err := r.Require("Deposited", "Opened", "AccountOpened"); err != nil {
+		t.Errorf("Require of registered names and aliases: %v", err)
+	}
+	if err := r.Require("Deposited", "Closed", "Frozen"); !errors.Is(err, registry.ErrUnknownType) ||
+		!strings.Contains(err.Error(), "Closed, Frozen") {
+		t.Errorf("Require of unknown names: %v", err)
 	}
 }
