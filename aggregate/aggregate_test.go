@@ -16,6 +16,7 @@ import (
 	"github.com/chronicle-go/chronicle/postgres"
 	"github.com/chronicle-go/chronicle/registry"
 	"github.com/chronicle-go/chronicle/sqlite"
+	"github.com/jackc/pgx/v5"
 )
 
 // A bank account: the state, its events and its commands.
@@ -134,9 +135,8 @@ func stores(t *testing.T, f func(t *testing.T, s *chronicle.Store)) {
 			t.Fatal(err)
 		}
 		t.Cleanup(func() {
-			db, _ := postgres.DB(s)
-			_, _ = db.Exec("DROP SCHEMA " + schema + " CASCADE")
 			_ = s.Close()
+			dropSchema(url, schema)
 		})
 		f(t, s)
 	})
@@ -422,4 +422,15 @@ func TestInvalid(t *testing.T) {
 			t.Errorf("New(%+v) = %v, want ErrInvalid", o, err)
 		}
 	}
+}
+
+// dropSchema drops a test schema once its store is closed.
+func dropSchema(url, schema string) {
+	ctx := context.Background()
+	conn, err := pgx.Connect(ctx, url)
+	if err != nil {
+		return
+	}
+	defer conn.Close(ctx)
+	_, _ = conn.Exec(ctx, "DROP SCHEMA IF EXISTS "+schema+" CASCADE")
 }
