@@ -45,10 +45,9 @@ type Backend interface {
 	// backwards, before) p.From that pass p.Filter, in position order.
 	ReadAll(ctx context.Context, p *ReadAllParams) (ReadAllResult, error)
 
-	// EventByID returns the event of stream whose ID is id, and whether
-	// there is one. An ID the caller gave (a keyed ID) is found through
-	// the idempotency index; a store-assigned one may cost a scan of the
-	// stream.
+	// EventByID returns the event of stream whose keyed ID is id, and
+	// whether there is one, through the idempotency index; store-assigned
+	// IDs are not found.
 	EventByID(ctx context.Context, stream, id string) (Event, bool, error)
 	// StreamInfo describes one stream; a missing stream has version 0.
 	StreamInfo(ctx context.Context, stream string) (StreamInfo, error)

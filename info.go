@@ -91,14 +91,14 @@ func (s *Store) ListStreams(ctx context.Context, opts *ListStreamsOptions) iter.
 	}
 }
 
-// EventByID returns the event of stream whose ID is id, and whether there
-// is one. It answers "is this event already stored?" without a read of the
-// stream: an application that derives its events' IDs from a command's ID
-// can tell, before deciding the command again, that a retry of it (say,
-// after a lost reply) finds its events already written, and where (see
-// package aggregate). An ID that the caller gave when appending is found
-// through the store's idempotency index; an ID that the store assigned is
-// found too, at the cost of scanning the stream.
+// EventByID returns the event of stream that was appended with id as its
+// ID ([EventData].ID, an idempotency key), and whether there is one: one
+// look-up in the store's idempotency index, whatever the stream's length.
+// It answers "is this event already stored, and where?": an application
+// that derives its events' IDs from a command's ID can tell that a retry
+// of the command (say, after a lost reply) finds its events written
+// already, before deciding it again (see package aggregate). IDs that the
+// store assigned are not keys and are not found by it.
 func (s *Store) EventByID(ctx context.Context, stream, id string) (Event, bool, error) {
 	if err := ValidateStreamName(stream); err != nil {
 		return Event{}, false, err

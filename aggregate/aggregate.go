@@ -30,12 +30,14 @@
 // the stream holds already as a no-op (see [chronicle.Store.Append]), so
 // retrying a command whose reply was lost never writes its events twice.
 // More than that, Handle looks the command's first event up
-// ([chronicle.Store.EventByID]) before it decides: a command that was
-// applied already returns its original outcome (Result.Duplicate, the
-// version and positions of its events) instead of being decided again on a
-// state that holds its effect, where a retried withdrawal could be refused
-// as an overdraft. A command that decided no events leaves nothing to
-// find; retried, it is decided again.
+// ([chronicle.Store.EventByID], one index look-up) before it decides, and
+// after it has read the state, so that a miss proves the state does not
+// hold the command: a command that was applied already, by this process or
+// another, returns its original outcome (Result.Duplicate, the version and
+// positions of its events) instead of being decided again on a state that
+// holds its effect, where a retried withdrawal could be refused as an
+// overdraft. A command that decided no events leaves nothing to find;
+// retried, it is decided again.
 //
 // # Snapshots
 //
@@ -92,7 +94,7 @@ type Options[S, C, E any] struct {
 	// that returns it.
 	Events []E
 	// Initial returns the state of an entity without events. Nil means the
-	// zero S.
+	// zero S (a nil pointer, for a pointer S: set Initial then).
 	Initial func() S
 	// Evolve returns the state after event e. Nil means S's method
 	// Evolve(E) S.
@@ -170,13 +172,17 @@ func New[S, C, E any](store *chronicle.Store, o Options[S, C, E]) (*Aggregate[S,
 	var zero S
 	if o.Evolve == nil {
 		if _, ok := any(zero).(evolver[S, E]); !ok {
-			return nil, bad("%s: no Evolve, and %T has no method Evolve(%s) %T", o.Category, zero, typeName[E](), zero)
+			hint := ""
+			if _, ptr := any(new(S)).(interface{ Evolve(E) S }); ptr {
+				hint = " (its method has a pointer receiver: give it a value receiver)"
+			}
+			return nil, bad("%s: no Evolve, and %s has no method Evolve(%s) %s%s", o.Category, typeName[S](), typeName[E](), typeName[S](), hint)
 		}
 		o.Evolve = func(s S, e E) S { return any(s).(evolver[S, E]).Evolve(e) }
 	}
 	if o.Decide == nil {
 		if _, ok := any(zero).(decider[C, E]); !ok {
-			return nil, bad("%s: no Decide, and %T has no method Decide(context.Context, %s) ([]%s, error)", o.Category, zero, typeName[C](), typeName[E]())
+			return nil, bad("%s: no Decide, and %s has no method Decide(context.Context, %s) ([]%s, error)", o.Category, typeName[S](), typeName[C](), typeName[E]())
 		}
 		o.Decide = func(ctx context.Context, s S, c C) ([]E, error) { return any(s).(decider[C, E]).Decide(ctx, c) }
 	}
@@ -323,13 +329,8 @@ func (a *Aggregate[S, C, E]) Handle(ctx context.Context, id, commandID string, c
 	if err != nil {
 		return Result[S, E]{}, err
 	}
-	if commandID != "" {
-		if len(commandID)+maxIDSuffix > chronicle.MaxIDLen || strings.ContainsRune(commandID, 0) {
-			return Result[S, E]{}, fmt.Errorf("%w: command ID of %d bytes (at most %d)", ErrInvalidID, len(commandID), chronicle.MaxIDLen-maxIDSuffix)
-		}
-		if res, found, err := a.applied(ctx, stream, commandID); err != nil || found {
-			return res, err
-		}
+	if commandID != "" && (len(commandID)+maxIDSuffix > chronicle.MaxIDLen || strings.ContainsRune(commandID, 0)) {
+		return Result[S, E]{}, fmt.Errorf("%w: command ID of %d bytes (at most %d)", ErrInvalidID, len(commandID), chronicle.MaxIDLen-maxIDSuffix)
 	}
 	l, err := a.Load(ctx, id)
 	if err != nil {
@@ -337,6 +338,15 @@ func (a *Aggregate[S, C, E]) Handle(ctx context.Context, id, commandID string, c
 	}
 	from := l.Version - l.Replayed // the snapshot's version
 	for attempt := 1; ; attempt++ {
+		// The command is looked up after the state was read: if it is not
+		// found, the state cannot hold its effect, and an append of it by
+		// another writer after this look-up moves the stream's version,
+		// so that this one's append conflicts.
+		if commandID != "" {
+			if res, found, err := a.applied(ctx, stream, commandID); err != nil || found {
+				return res, err
+			}
+		}
 		events, err := a.o.Decide(ctx, l.State, cmd)
 		if err != nil {
 			return Result[S, E]{}, fmt.Errorf("aggregate: %s: %w", stream, err)
@@ -354,14 +364,14 @@ func (a *Aggregate[S, C, E]) Handle(ctx context.Context, id, commandID string, c
 			}
 		}
 		res, err := a.store.Append(ctx, stream, chronicle.Exactly(l.Version), data...)
+		var conflict *chronicle.ConflictError
 		switch {
-		case err == nil && res.Written == 0 && commandID != "":
-			// Another writer applied this very command meanwhile.
-			r, found, err := a.applied(ctx, stream, commandID)
-			if err == nil && !found {
-				err = fmt.Errorf("aggregate: %s: the events of command %q were found, then not", stream, commandID)
-			}
-			return r, err
+		case err == nil && commandID != "" && res.Written < len(events):
+			// Another writer applied this very command after the look-up:
+			// its events were found (and an append that finds them all
+			// writes nothing, whatever the expectation). Return its
+			// outcome, never this decision's.
+			return a.appliedElsewhere(ctx, stream, commandID)
 		case err == nil:
 			state := l.State
 			for _, e := range events {
@@ -369,22 +379,48 @@ func (a *Aggregate[S, C, E]) Handle(ctx context.Context, id, commandID string, c
 			}
 			a.maybeSnapshot(stream, from, res.Version, state)
 			return Result[S, E]{Version: res.Version, Events: events, Positions: res.Positions, State: state, Attempts: attempt}, nil
-		case !errors.Is(err, chronicle.ErrConflict):
+		case !errors.As(err, &conflict):
 			return Result[S, E]{}, fmt.Errorf("aggregate: %s: %w", stream, err)
 		case attempt > a.o.Retries:
 			return Result[S, E]{}, fmt.Errorf("aggregate: %s: gave up after %d conflicts with other writers: %w", stream, attempt, err)
 		}
 		// A conflict: wait a little, then fold what arrived and decide
-		// again, unless what arrived is this command, applied by another.
+		// again. A store that reads from a replica may not show all of it
+		// at once: read until the version the conflict reported.
 		if err := sleep(ctx, attempt); err != nil {
 			return Result[S, E]{}, err
 		}
-		if commandID != "" {
-			if res, found, err := a.applied(ctx, stream, commandID); err != nil || found {
-				return res, err
+		for try := 0; ; try++ {
+			if err := a.catchUp(ctx, stream, &l); err != nil {
+				return Result[S, E]{}, err
+			}
+			if l.Version >= conflict.Actual || try == replicaTries {
+				break
+			}
+			if err := sleep(ctx, 1); err != nil {
+				return Result[S, E]{}, err
 			}
 		}
-		if err := a.catchUp(ctx, stream, &l); err != nil {
+	}
+}
+
+// replicaTries bounds the reads that wait for a replica to show what a
+// conflict or a duplicate reported.
+const replicaTries = 200
+
+// appliedElsewhere returns the outcome of a command that another writer
+// applied, whose events an append found: on a store that reads from a
+// replica, they may take a moment to show.
+func (a *Aggregate[S, C, E]) appliedElsewhere(ctx context.Context, stream, commandID string) (Result[S, E], error) {
+	for try := 0; ; try++ {
+		res, found, err := a.applied(ctx, stream, commandID)
+		if err != nil || found {
+			return res, err
+		}
+		if try == replicaTries {
+			return Result[S, E]{}, fmt.Errorf("aggregate: %s: an append found the events of command %q, but reads do not show them", stream, commandID)
+		}
+		if err := sleep(ctx, 1); err != nil {
 			return Result[S, E]{}, err
 		}
 	}

@@ -434,3 +434,50 @@ func dropSchema(url, schema string) {
 	defer conn.Close(ctx)
 	_, _ = conn.Exec(ctx, "DROP SCHEMA IF EXISTS "+schema+" CASCADE")
 }
+
+// TestSameCommandConcurrently: two clients send the same command (same
+// ID) at once, as when a retry overtakes the original: one applies it,
+// the other returns that outcome, never a refusal decided on a state that
+// already holds the command's effect, and its events are written once.
+// Growing withdrawals make a second decision differ from the first (two
+// events once the balance is low), which must not leave a mix either.
+func TestSameCommandConcurrently(t *testing.T) {
+	stores(t, func(t *testing.T, s *chronicle.Store) {
+		o := options(t)
+		o.Retries = 50
+		o.Decide = func(ctx context.Context, a Account, c Command) ([]Event, error) {
+			evs, err := decide(ctx, a, c)
+			if w, ok := c.(Withdraw); ok && err == nil && a.Balance-w.Cents < 50 {
+				evs = append(evs, Deposited{Cents: 1}) // a second event, only on some states
+			}
+			return evs, err
+		}
+		a := newAggregate(t, s, o)
+		for trial := range 40 {
+			id := fmt.Sprint("same-", trial)
+			handle(t, a, id, "", Open{Owner: "x"})
+			handle(t, a, id, "", Deposit{Cents: 100})
+			var wg sync.WaitGroup
+			results := make([]aggregate.Result[Account, Event], 2)
+			errs := make([]error, 2)
+			for c := range 2 {
+				wg.Go(func() {
+					results[c], errs[c] = a.Handle(context.Background(), id, "wd", Withdraw{Cents: 80})
+				})
+			}
+			wg.Wait()
+			for c := range 2 {
+				if errs[c] != nil {
+					t.Fatalf("trial %d, client %d: %v", trial, c, errs[c])
+				}
+			}
+			if results[0].Version != results[1].Version || fmt.Sprint(results[0].Positions) != fmt.Sprint(results[1].Positions) {
+				t.Fatalf("trial %d: outcomes differ: %+v and %+v", trial, results[0], results[1])
+			}
+			state, n := fold(t, s, id)
+			if n != 2+int64(len(results[0].Events)) || state.Balance != 100-80+int64(len(results[0].Events)-1) {
+				t.Fatalf("trial %d: %d events, balance %d; the command's outcome %+v", trial, n, state.Balance, results[0])
+			}
+		}
+	})
+}

@@ -91,20 +91,16 @@ func (b *Backend) ReadStream(ctx context.Context, p *chronicle.ReadStreamParams)
 	return res, nil
 }
 
-// EventByID implements [chronicle.Backend.EventByID]: a keyed ID through
-// the idempotency index, then a store-assigned one through the stream's
-// rows. Like reads, it sees this store's own appends when it reads from a
-// replica.
+// EventByID implements [chronicle.Backend.EventByID], through the
+// idempotency index. Like reads, it sees this store's own appends when it
+// reads from a replica.
 func (b *Backend) EventByID(ctx context.Context, stream, id string) (chronicle.Event, bool, error) {
 	if err := b.replayed(ctx); err != nil {
 		return chronicle.Event{}, false, fmt.Errorf("postgres: %w", interpret(err))
 	}
 	var q query
-	// The first branch uses the idempotency index; the second, a scan of
-	// the stream, runs only when the first found nothing.
-	q.s("SELECT 0::bigint, 0::bigint, ", eventCols, " FROM (SELECT 1) f LEFT JOIN LATERAL (")
-	q.s("(SELECT * FROM ", b.sql.schema, ".events WHERE stream = ").arg(stream, "").s(" AND id = ").arg(id, "").s(" AND keyed)")
-	q.s(" UNION ALL (SELECT * FROM ", b.sql.schema, ".events WHERE stream = $1 AND id = $2 AND NOT keyed) LIMIT 1) e ON true")
+	q.s("SELECT 0::bigint, 0::bigint, ", eventCols, " FROM (SELECT 1) f LEFT JOIN LATERAL (SELECT * FROM ", b.sql.schema, ".events")
+	q.s(" WHERE stream = ").arg(stream, "").s(" AND id = ").arg(id, "").s(" AND keyed) e ON true")
 	var unused int64
 	events, err := b.readEvents(ctx, &q, 1, &unused, &unused)
 	if err != nil {

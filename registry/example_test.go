@@ -2,6 +2,7 @@ package registry_test
 
 import (
 	"fmt"
+	"math"
 
 	"github.com/chronicle-go/chronicle"
 	"github.com/chronicle-go/chronicle/registry"
@@ -18,7 +19,7 @@ func Example() {
 	registry.MustRegister[PriceSet](reg, "PriceSet", registry.Version(2), registry.Aliases("PriceChanged"),
 		registry.Upcast(1, registry.UpcastJSON(func(o map[string]any) error {
 			euros, _ := o["euros"].(float64)
-			o["cents"] = euros * 100
+			o["cents"] = math.Round(euros * 100)
 			delete(o, "euros")
 			return nil
 		})))

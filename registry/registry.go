@@ -36,6 +36,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"reflect"
 	"sort"
 	"strconv"
@@ -49,8 +50,8 @@ import (
 // recorded, when it is more than 1.
 const VersionKey = "schema_version"
 
-// Errors of the registry. They wrap chronicle.ErrInvalid where the caller
-// passed something the registry cannot take.
+// Errors of the registry. (Registrations it refuses fail with errors that
+// match chronicle.ErrInvalid.)
 var (
 	// ErrUnknownType: the event's type name (or the Go value's type) is not
 	// registered.
@@ -167,12 +168,15 @@ func Upcast(from int, f Upcaster) TypeOption {
 }
 
 // UpcastJSON returns an upcaster over a JSON object: f changes the decoded
-// object in place, and the result is encoded again.
+// object in place, and the result is encoded again. Empty data reads as an
+// empty object.
 func UpcastJSON(f func(obj map[string]any) error) Upcaster {
 	return func(data []byte) ([]byte, error) {
 		var obj map[string]any
-		if err := json.Unmarshal(data, &obj); err != nil {
-			return nil, err
+		if len(data) > 0 {
+			if err := json.Unmarshal(data, &obj); err != nil {
+				return nil, err
+			}
 		}
 		if obj == nil {
 			obj = map[string]any{}
@@ -264,9 +268,14 @@ func (r *Registry) Name(v any) (string, error) {
 func (r *Registry) entryOf(v any) (*entry, error) {
 	typ := reflect.TypeOf(v)
 	r.mu.RLock()
+	defer r.mu.RUnlock()
 	e, ok := r.byType[typ]
-	r.mu.RUnlock()
 	if !ok {
+		if typ != nil && typ.Kind() == reflect.Pointer {
+			if _, ok := r.byType[typ.Elem()]; ok {
+				return nil, fmt.Errorf("%w: %v is not registered, %v is: pass the value, not a pointer", ErrUnknownType, typ, typ.Elem())
+			}
+		}
 		return nil, fmt.Errorf("%w: %v is not registered", ErrUnknownType, typ)
 	}
 	return e, nil
@@ -274,8 +283,17 @@ func (r *Registry) entryOf(v any) (*entry, error) {
 
 // Encode returns the event data for v: its type's name, v encoded by the
 // codec, and the type's schema version in the metadata when it is more
-// than 1. The caller may set the result's ID, Time and further metadata.
+// than 1. The caller may set the result's ID and Time; to add metadata, use
+// [Registry.EncodeWithMetadata], since replacing Metadata would drop the
+// schema version.
 func (r *Registry) Encode(v any) (chronicle.EventData, error) {
+	return r.EncodeWithMetadata(v, nil)
+}
+
+// EncodeWithMetadata is [Registry.Encode] with metadata of the caller's:
+// a JSON object (or nothing), to which the schema version is added. The
+// metadata must not hold [VersionKey] itself.
+func (r *Registry) EncodeWithMetadata(v any, metadata json.RawMessage) (chronicle.EventData, error) {
 	e, err := r.entryOf(v)
 	if err != nil {
 		return chronicle.EventData{}, err
@@ -284,7 +302,23 @@ func (r *Registry) Encode(v any) (chronicle.EventData, error) {
 	if err != nil {
 		return chronicle.EventData{}, fmt.Errorf("registry: encode %s: %w", e.name, err)
 	}
-	ed := chronicle.EventData{Type: e.name, Data: data}
+	ed := chronicle.EventData{Type: e.name, Data: data, Metadata: metadata}
+	if len(metadata) > 0 {
+		var m map[string]json.RawMessage
+		if err := json.Unmarshal(metadata, &m); err != nil || m == nil {
+			return chronicle.EventData{}, fmt.Errorf("registry: %w: metadata of %s is not a JSON object", chronicle.ErrInvalid, e.name)
+		}
+		if _, ok := m[VersionKey]; ok {
+			return chronicle.EventData{}, fmt.Errorf("registry: %w: metadata of %s holds %s, which the registry sets", chronicle.ErrInvalid, e.name, VersionKey)
+		}
+		if e.version > 1 {
+			m[VersionKey] = json.RawMessage(strconv.Itoa(e.version))
+			if ed.Metadata, err = json.Marshal(m); err != nil {
+				return chronicle.EventData{}, err
+			}
+		}
+		return ed, nil
+	}
 	if e.version > 1 {
 		ed.Metadata = json.RawMessage(`{"` + VersionKey + `":` + strconv.Itoa(e.version) + `}`)
 	}
@@ -347,11 +381,11 @@ func schemaVersion(meta json.RawMessage) (int, error) {
 	if !ok {
 		return 1, nil
 	}
-	var v int
-	if err := json.Unmarshal(raw, &v); err != nil || v < 1 {
+	var f float64
+	if err := json.Unmarshal(raw, &f); err != nil || f < 1 || f != math.Trunc(f) || f > math.MaxInt32 {
 		return 0, fmt.Errorf("%s is %s, not a positive integer", VersionKey, raw)
 	}
-	return v, nil
+	return int(f), nil
 }
 
 // Types returns the registered names, without aliases, sorted.

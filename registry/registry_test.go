@@ -296,3 +296,42 @@ func TestDecodeAll(t *testing.T) {
 		t.Errorf("Require of unknown names: %v", err)
 	}
 }
+
+// TestMetadata: the caller's metadata and the schema version travel
+// together; an event of version 2 read with a whole-number float version
+// decodes; empty data of an old version upcasts from an empty object.
+func TestMetadata(t *testing.T) {
+	r := newRegistry(t)
+	ed, err := r.EncodeWithMetadata(Withdrawn{Cents: 5, Currency: "USD"}, json.RawMessage(`{"tenant":"t1"}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var m map[string]any
+	if err := json.Unmarshal(ed.Metadata, &m); err != nil || m["tenant"] != "t1" || m["schema_version"] != float64(3) {
+		t.Fatalf("metadata %s", ed.Metadata)
+	}
+	got, err := r.Decode(chronicle.Event{Type: ed.Type, Data: ed.Data, Metadata: ed.Metadata})
+	if err != nil || got != (Withdrawn{Cents: 5, Currency: "USD"}) {
+		t.Fatalf("Decode = %v, %v", got, err)
+	}
+	ed, err = r.EncodeWithMetadata(Deposited{Cents: 1}, json.RawMessage(`{"tenant":"t1"}`))
+	if err != nil || string(ed.Metadata) != `{"tenant":"t1"}` {
+		t.Fatalf("version 1 with metadata: %s, %v", ed.Metadata, err)
+	}
+	for _, bad := range []string{`[1]`, `"x"`, `{"schema_version":1}`} {
+		if _, err := r.EncodeWithMetadata(Deposited{}, json.RawMessage(bad)); !errors.Is(err, chronicle.ErrInvalid) {
+			t.Errorf("metadata %s: %v, want ErrInvalid", bad, err)
+		}
+	}
+	got, err = r.Decode(chronicle.Event{Type: "Withdrawn", Data: []byte(`{"cents":7}`), Metadata: json.RawMessage(`{"schema_version":2.0}`)})
+	if err != nil || got != (Withdrawn{Cents: 7, Currency: "EUR"}) {
+		t.Errorf("version 2.0: %v, %v", got, err)
+	}
+	got, err = r.Decode(chronicle.Event{Type: "Withdrawn", Metadata: json.RawMessage(`{"schema_version":2}`)})
+	if err != nil || got != (Withdrawn{Currency: "EUR"}) {
+		t.Errorf("empty data at version 2: %v, %v", got, err)
+	}
+	if _, err := r.Encode(&Deposited{}); !errors.Is(err, registry.ErrUnknownType) || !strings.Contains(err.Error(), "not a pointer") {
+		t.Errorf("Encode of a pointer: %v", err)
+	}
+}

@@ -72,18 +72,13 @@ func (b *Backend) ReadAll(ctx context.Context, p *chronicle.ReadAllParams) (chro
 	return res, err
 }
 
-// EventByID implements [chronicle.Backend.EventByID]: a keyed ID through
-// the idempotency index, then a store-assigned one through the stream's
-// rows.
+// EventByID implements [chronicle.Backend.EventByID], through the
+// idempotency index.
 func (b *Backend) EventByID(ctx context.Context, stream, id string) (chronicle.Event, bool, error) {
 	var events []chronicle.Event
 	err := b.withReader(ctx, func(c *conn) error {
 		var err error
 		events, err = queryEvents(c, "SELECT "+eventColumns+" FROM chronicle_events WHERE stream = ? AND id = ? AND keyed = 1", []any{stream, id}, 1)
-		if err != nil || len(events) > 0 {
-			return err
-		}
-		events, err = queryEvents(c, "SELECT "+eventColumns+" FROM chronicle_events WHERE stream = ? AND id = ? AND keyed = 0 LIMIT 1", []any{stream, id}, 1)
 		return err
 	})
 	if err != nil || len(events) == 0 {

@@ -247,11 +247,6 @@ func (b *Backend) EventByID(ctx context.Context, name, id string) (chronicle.Eve
 	if i, ok := st.ids[id]; ok {
 		return copyEvent(&b.log[i]), true, nil
 	}
-	for _, i := range st.index {
-		if b.log[i].ID == id {
-			return copyEvent(&b.log[i]), true, nil
-		}
-	}
 	return chronicle.Event{}, false, nil
 }
 
