@@ -12,6 +12,10 @@
 //	data, err := reg.Encode(Deposited{Cents: 500}) // a chronicle.EventData
 //	v, err := reg.Decode(ev)                        // a Deposited, as any
 //
+// Aggregates (package aggregate), projections ([Registry.DecodeAll] on a
+// batch) and watches and reads ([Registry.Values]) all decode through
+// [Registry.Decode].
+//
 // # Names, aliases and versions
 //
 // Each Go type has one name, the one new events are written with, and may
@@ -36,6 +40,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"iter"
 	"math"
 	"reflect"
 	"sort"
@@ -423,6 +428,35 @@ func (r *Registry) DecodeAll(events []chronicle.Event, replaying bool) ([]Decode
 		out = append(out, Decoded{Event: ev, Value: v})
 	}
 	return out, nil
+}
+
+// Values decodes the events of a read or a watch as they come: an event
+// of a type that is not registered is skipped, unless Options.Unknown is
+// [Fail]; any other error ends the sequence with it.
+//
+//	for ev, err := range reg.Values(store.WatchAll(ctx, from, nil)) {
+//		switch e := ev.Value.(type) { … }
+//	}
+func (r *Registry) Values(events iter.Seq2[chronicle.Event, error]) iter.Seq2[Decoded, error] {
+	return func(yield func(Decoded, error) bool) {
+		for ev, err := range events {
+			if err != nil {
+				yield(Decoded{}, err)
+				return
+			}
+			v, err := r.Decode(ev)
+			if errors.Is(err, ErrUnknownType) && r.unknown != Fail {
+				continue
+			}
+			if err != nil {
+				yield(Decoded{Event: ev}, err)
+				return
+			}
+			if !yield(Decoded{Event: ev, Value: v}, nil) {
+				return
+			}
+		}
+	}
 }
 
 // Require fails unless every name is registered (as a name or an alias):

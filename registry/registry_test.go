@@ -335,3 +335,49 @@ func TestMetadata(t *testing.T) {
 		t.Errorf("Encode of a pointer: %v", err)
 	}
 }
+
+// TestValues: a watch's events decode as they come; an unknown type is
+// skipped (or ends the sequence with Fail); the watch's error ends it.
+func TestValues(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	s, err := sqlite.Open(ctx, "", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if _, err := s.Append(ctx, "a", chronicle.Any,
+		chronicle.EventData{Type: "Deposited", Data: []byte(`{"cents":1}`)},
+		chronicle.EventData{Type: "Unknown"},
+		chronicle.EventData{Type: "Deposited", Data: []byte(`{"cents":2}`)}); err != nil {
+		t.Fatal(err)
+	}
+	r := newRegistry(t)
+	var got []any
+	for d, err := range r.Values(s.Watch(ctx, "a", 0, nil)) {
+		if err != nil {
+			t.Fatal(err)
+		}
+		got = append(got, d.Value)
+		if len(got) == 2 {
+			cancel()
+			break
+		}
+	}
+	if fmt.Sprint(got) != "[{1} {2}]" {
+		t.Fatalf("values %v", got)
+	}
+	strict := registry.New(&registry.Options{Unknown: registry.Fail})
+	registry.MustRegister[Deposited](strict, "Deposited")
+	n := 0
+	for _, err := range strict.Values(s.Read(context.Background(), "a", 0, nil)) {
+		if err != nil {
+			if !errors.Is(err, registry.ErrUnknownType) || n != 1 {
+				t.Fatalf("after %d values: %v", n, err)
+			}
+			return
+		}
+		n++
+	}
+	t.Fatal("Fail did not end the sequence at the unknown type")
+}
