@@ -43,6 +43,15 @@
 // name, at a version; [Store.LoadSnapshot] returns the latest. Global
 // snapshots ([Store.SaveGlobalSnapshot]) are taken at a position.
 //
+// # Building on the store
+//
+// Package projection keeps read models up to date from the global stream,
+// exactly once; package aggregate handles commands on entities folded from
+// their streams, with conflict retries, command IDs ([Store.EventByID]
+// tells whether a command's event is stored already) and snapshots;
+// package registry maps event type names to Go types and upcasts events of
+// older shapes.
+//
 // # Errors
 //
 // Errors match sentinels with [errors.Is]: [ErrConflict] (with
