@@ -151,12 +151,11 @@ func handle(t *testing.T, a *aggregate.Aggregate[Account, Command, Event], id, c
 	return res
 }
 
-// fold folds the stream of id from scratch, as a check.
-func fold(t *testing.T, s *chronicle.Store, id string) (Account, int64) {
+// fold folds the stream of id from scratch, as a check: the state, the
+// number of events, and the lowest balance the account ever had.
+func fold(t *testing.T, s *chronicle.Store, id string) (state Account, n, low int64) {
 	t.Helper()
 	r := newRegistry(t)
-	var a Account
-	var n int64
 	for ev, err := range s.Read(context.Background(), "account-"+id, 0, nil) {
 		if err != nil {
 			t.Fatal(err)
@@ -165,30 +164,11 @@ func fold(t *testing.T, s *chronicle.Store, id string) (Account, int64) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		a = evolve(a, v.(Event))
+		state = evolve(state, v.(Event))
 		n++
+		low = min(low, state.Balance)
 	}
-	return a, n
-}
-
-// minBalance is the lowest balance the stream of id ever had.
-func minBalance(t *testing.T, s *chronicle.Store, id string) int64 {
-	t.Helper()
-	r := newRegistry(t)
-	var a Account
-	var low int64
-	for ev, err := range s.Read(context.Background(), "account-"+id, 0, nil) {
-		if err != nil {
-			t.Fatal(err)
-		}
-		v, err := r.Decode(ev)
-		if err != nil {
-			t.Fatal(err)
-		}
-		a = evolve(a, v.(Event))
-		low = min(low, a.Balance)
-	}
-	return low
+	return state, n, low
 }
 
 // TestConcurrentCommands: 16 goroutines send commands to one account;
@@ -234,9 +214,9 @@ func TestConcurrentCommands(t *testing.T) {
 		for _, err := range failures {
 			t.Error(err)
 		}
-		state, n := fold(t, s, "1")
-		if min := minBalance(t, s, "1"); min < 0 {
-			t.Fatalf("the balance went down to %d: a withdrawal was not decided on the state it was appended to", min)
+		state, n, low := fold(t, s, "1")
+		if low < 0 {
+			t.Fatalf("the balance went down to %d: a withdrawal was not decided on the state it was appended to", low)
 		}
 		if n != written+1 || state.Balance != balance {
 			t.Fatalf("stream: %d events, balance %d; commands reported %d events, balance %d", n, state.Balance, written+1, balance)
@@ -264,7 +244,7 @@ func TestRetriedCommand(t *testing.T) {
 			fmt.Sprint(again.Events) != fmt.Sprint(first.Events) {
 			t.Fatalf("retry = %+v; first %+v", again, first)
 		}
-		if state, n := fold(t, s, "7"); state.Balance != 20 || n != 3 {
+		if state, n, _ := fold(t, s, "7"); state.Balance != 20 || n != 3 {
 			t.Fatalf("balance %d after %d events; want 20 after 3", state.Balance, n)
 		}
 		// Without the command ID, the same withdrawal is decided again.
@@ -284,7 +264,7 @@ func TestRetriedCommand(t *testing.T) {
 		if !got.Duplicate || got.Version != 4 || got.Positions[0] != res.Positions[0] {
 			t.Fatalf("after a lost commit: %+v", got)
 		}
-		if state, n := fold(t, s, "7"); state.Balance != 15 || n != 4 {
+		if state, n, _ := fold(t, s, "7"); state.Balance != 15 || n != 4 {
 			t.Fatalf("balance %d after %d events; want 15 after 4", state.Balance, n)
 		}
 	})
@@ -306,7 +286,7 @@ func TestSnapshots(t *testing.T) {
 		if err := a.Close(); err != nil { // waits for the saves in flight
 			t.Fatal(err)
 		}
-		want, n := fold(t, s, "9")
+		want, n, _ := fold(t, s, "9")
 		l, err := a.Load(ctx, "9")
 		if err != nil || l.State != want || l.Version != n || l.Replayed >= 5 {
 			t.Fatalf("Load = %+v, %v; want %+v at %d from a recent snapshot", l, err, want, n)
@@ -474,7 +454,7 @@ func TestSameCommandConcurrently(t *testing.T) {
 			if results[0].Version != results[1].Version || fmt.Sprint(results[0].Positions) != fmt.Sprint(results[1].Positions) {
 				t.Fatalf("trial %d: outcomes differ: %+v and %+v", trial, results[0], results[1])
 			}
-			state, n := fold(t, s, id)
+			state, n, _ := fold(t, s, id)
 			if n != 2+int64(len(results[0].Events)) || state.Balance != 100-80+int64(len(results[0].Events)-1) {
 				t.Fatalf("trial %d: %d events, balance %d; the command's outcome %+v", trial, n, state.Balance, results[0])
 			}

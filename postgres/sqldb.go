@@ -82,24 +82,23 @@ func (b *Backend) ExecBatch(ctx context.Context, queries []string, args [][]any)
 	for i, q := range queries {
 		batch.Queue(q, args[i]...)
 	}
+	// fail reports err at query i, or at -1 when the server did not say.
+	fail := func(i int, err error) (int, error) {
+		var pe *pgconn.PgError
+		if !errors.As(err, &pe) {
+			i = -1
+		}
+		return i, fmt.Errorf("postgres: %w", interpret(err))
+	}
 	br := b.pool.SendBatch(ctx, batch)
 	for i := range queries {
 		if _, err := br.Exec(); err != nil {
 			_ = br.Close()
-			var pe *pgconn.PgError
-			if !errors.As(err, &pe) {
-				i = -1
-			}
-			return i, fmt.Errorf("postgres: %w", interpret(err))
+			return fail(i, err)
 		}
 	}
 	if err := br.Close(); err != nil {
-		failed := len(queries)
-		var pe *pgconn.PgError
-		if !errors.As(err, &pe) {
-			failed = -1
-		}
-		return failed, fmt.Errorf("postgres: %w", interpret(err))
+		return fail(len(queries), err)
 	}
 	return len(queries), nil
 }

@@ -5,7 +5,6 @@ import (
 	"database/sql"
 	"fmt"
 	"maps"
-	"strconv"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -170,32 +169,7 @@ func TestExecProjectionsTogether(t *testing.T) {
 		// Every projection is live (not replaying: that would stop it at
 		// the first refused statement) before the first Refunded event.
 		waitFor(t, r, appendN(t, e.store, "a", 2, 4, "Deposited"), append(names, "refuses", "misses")...)
-		for burst := range 4 {
-			var wg sync.WaitGroup
-			positions := make([]chronicle.Position, 4)
-			errs := make([]error, 4)
-			for g := range 4 {
-				wg.Go(func() {
-					prefix, typ := []string{"a", "b"}[g%2], []string{"Deposited", "Refunded"}[g/2]
-					for i := range 8 {
-						res, err := e.store.Append(t.Context(), fmt.Sprintf("%s-%d-%d", prefix, burst, i%2), chronicle.Any,
-							chronicle.EventData{Type: typ, Data: []byte(strconv.Itoa(i + 1))})
-						if err != nil {
-							errs[g] = err
-							return
-						}
-						positions[g] = res.Positions[0]
-					}
-				})
-			}
-			wg.Wait()
-			for g, p := range positions {
-				if errs[g] != nil {
-					t.Fatal(errs[g])
-				}
-				waitFor(t, r, p, names...)
-			}
-		}
+		appendBursts(t, e, r, 4, 8, 2, names...)
 		for i, f := range filters {
 			want := expected(t, e.store, f, nil)
 			if got := models[i].rows(t, 1); !maps.Equal(got, want) {
@@ -233,15 +207,4 @@ func TestExecProjectionsTogether(t *testing.T) {
 			}
 		}
 	})
-}
-
-// count is the number of events a read model of expected's shape holds.
-func count(rows map[string]string) int {
-	n := 0
-	for _, v := range rows {
-		var c, sum int
-		_, _ = fmt.Sscanf(v, "%d/%d", &c, &sum)
-		n += c
-	}
-	return n
 }

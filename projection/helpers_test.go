@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -414,4 +415,49 @@ func (m *balances) clear(ctx context.Context, tx *sql.Tx, version int) error {
 		}
 	}
 	return nil
+}
+
+// appendBursts appends, in each of bursts rounds, each events from each of
+// four goroutines at once (streams a-<round>-<i mod streams> and
+// b-<round>-…, types Deposited and Refunded, two goroutines each), then
+// waits until the named projections of r have them all.
+func appendBursts(t *testing.T, e *env, r *projection.Runner, bursts, each, streams int, names ...string) {
+	t.Helper()
+	for burst := range bursts {
+		var wg sync.WaitGroup
+		positions := make([]chronicle.Position, 4)
+		errs := make([]error, 4)
+		for g := range 4 {
+			wg.Go(func() {
+				prefix, typ := []string{"a", "b"}[g%2], []string{"Deposited", "Refunded"}[g/2]
+				for i := range each {
+					res, err := e.store.Append(t.Context(), fmt.Sprintf("%s-%d-%d", prefix, burst, i%streams), chronicle.Any,
+						chronicle.EventData{Type: typ, Data: []byte(strconv.Itoa(i + 1))})
+					if err != nil {
+						errs[g] = err
+						return
+					}
+					positions[g] = res.Positions[0]
+				}
+			})
+		}
+		wg.Wait()
+		for g, p := range positions {
+			if errs[g] != nil {
+				t.Fatal(errs[g])
+			}
+			waitFor(t, r, p, names...)
+		}
+	}
+}
+
+// count is the number of events a read model of expected's shape holds.
+func count(rows map[string]string) int {
+	n := 0
+	for _, v := range rows {
+		var c, sum int
+		_, _ = fmt.Sscanf(v, "%d/%d", &c, &sum)
+		n += c
+	}
+	return n
 }

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"log/slog"
 	"maps"
-	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -531,44 +530,13 @@ func TestLiveProjectionsWithFilters(t *testing.T) {
 		r := newRunner(t, e.store, fast(), ps...)
 		start(t, r)
 		waitFor(t, r, appendN(t, e.store, "a", 2, 5, "Deposited"), names...)
-		for burst := range 5 {
-			var wg sync.WaitGroup
-			positions := make([]chronicle.Position, 4)
-			errs := make([]error, 4)
-			for g := range 4 {
-				wg.Go(func() {
-					prefix, typ := []string{"a", "b"}[g%2], []string{"Deposited", "Refunded"}[g/2]
-					for i := range 10 {
-						res, err := e.store.Append(t.Context(), fmt.Sprintf("%s-%d-%d", prefix, burst, i%3), chronicle.Any,
-							chronicle.EventData{Type: typ, Data: []byte(strconv.Itoa(i + 1))})
-						if err != nil {
-							errs[g] = err
-							return
-						}
-						positions[g] = res.Positions[0]
-					}
-				})
-			}
-			wg.Wait()
-			for g, p := range positions {
-				if errs[g] != nil {
-					t.Fatal(errs[g])
-				}
-				waitFor(t, r, p, names...)
-			}
-		}
+		appendBursts(t, e, r, 5, 10, 3, names...)
 		for i, f := range filters {
 			want := expected(t, e.store, f, nil)
 			if got := models[i].rows(t, 1); !maps.Equal(got, want) {
 				t.Errorf("projection %d (filter %v): %v, want %v", i, f, got, want)
 			}
-			n := 0
-			for _, v := range want {
-				var c, sum int
-				fmt.Sscanf(v, "%d/%d", &c, &sum)
-				n += c
-			}
-			models[i].checkOnce(t, 1, n)
+			models[i].checkOnce(t, 1, count(want))
 		}
 	})
 }

@@ -44,15 +44,7 @@ func TestWALCheckpoints(t *testing.T) {
 		t.Run(via, func(t *testing.T) {
 			ctx := t.Context()
 			path := filepath.Join(t.TempDir(), "w.db")
-			b, err := OpenBackend(ctx, path, nil)
-			if err != nil {
-				t.Fatal(err)
-			}
-			s, err := chronicle.New(b, nil)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer s.Close()
+			s, b := openStoreT(t, path)
 			db := b.DB()
 			if _, err := db.ExecContext(ctx, "CREATE TABLE rows (k INTEGER PRIMARY KEY, v BLOB)"); err != nil {
 				t.Fatal(err)
@@ -113,15 +105,7 @@ func TestWALCheckpoints(t *testing.T) {
 func TestWALCheckpointAfterLongRead(t *testing.T) {
 	ctx := t.Context()
 	path := filepath.Join(t.TempDir(), "r.db")
-	b, err := OpenBackend(ctx, path, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	s, err := chronicle.New(b, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
+	s, b := openStoreT(t, path)
 	db := b.DB()
 	page := pageSizeT(t, b)
 	data := make([]byte, 2*page)
