@@ -43,6 +43,12 @@ var (
 	// cannot be written (a read-only file, directory or mount). Nothing of
 	// that write was stored.
 	ErrReadOnly = errors.New("chronicle: storage read-only")
+
+	// ErrNoStore is returned by a backend's open function, when its
+	// options say not to create a store, if there is none where it looks
+	// (no file, or a file or schema without Chronicle's tables). Nothing
+	// was created or changed.
+	ErrNoStore = errors.New("chronicle: no store")
 )
 
 // ConflictError reports an append whose expectation did not match the

@@ -270,6 +270,15 @@ func (b *Backend) migrate(ctx context.Context) error {
 		return fmt.Errorf("postgres: %w: schema %s is at version %d, this build knows up to %d",
 			chronicle.ErrIncompatible, b.opts.Schema, current, len(ms))
 	}
+	if b.opts.NoCreate && (err != nil || current == 0) {
+		var exists bool
+		if err := b.pool.QueryRow(ctx, "SELECT to_regclass($1) IS NOT NULL", schema+".chronicle_schema").Scan(&exists); err != nil {
+			return fmt.Errorf("postgres: %w", interpret(err))
+		}
+		if !exists || err == nil && current == 0 {
+			return fmt.Errorf("postgres: %w: schema %s holds no Chronicle store", chronicle.ErrNoStore, b.opts.Schema)
+		}
+	}
 	err = pgx.BeginTxFunc(ctx, b.pool, readCommitted, func(tx pgx.Tx) error {
 		if _, err := tx.Exec(ctx, "SELECT pg_advisory_xact_lock($1::int, hashtext($2))", migrateLockClass, b.opts.Schema); err != nil {
 			return err

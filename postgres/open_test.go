@@ -235,3 +235,32 @@ func TestSessionIsolation(t *testing.T) {
 		}
 	}
 }
+
+// TestNoCreate: with Options.NoCreate, Open refuses a schema without a
+// store with ErrNoStore and creates nothing; it opens one that has a store.
+func TestNoCreate(t *testing.T) {
+	ctx := context.Background()
+	schema := testSchema(t)
+	s, err := postgres.Open(ctx, testURL(t), &postgres.Options{Schema: schema, NoCreate: true})
+	if !errors.Is(err, chronicle.ErrNoStore) {
+		if s != nil {
+			s.Close()
+		}
+		t.Fatalf("Open of a missing schema = %v, want ErrNoStore", err)
+	}
+	var exists bool
+	if err := testPool(t).QueryRow(ctx, "SELECT EXISTS (SELECT FROM pg_namespace WHERE nspname = $1)", schema).Scan(&exists); err != nil {
+		t.Fatal(err)
+	}
+	if exists {
+		t.Fatal("Open with NoCreate created the schema")
+	}
+	s = openT(t, &postgres.Options{Schema: schema})
+	if _, err := s.Append(ctx, "a", chronicle.Any, chronicle.EventData{Type: "t"}); err != nil {
+		t.Fatal(err)
+	}
+	s2 := openT(t, &postgres.Options{Schema: schema, NoCreate: true})
+	if info, err := s2.StreamInfo(ctx, "a"); err != nil || info.Version != 1 {
+		t.Fatalf("StreamInfo = %+v, %v; want version 1", info, err)
+	}
+}

@@ -27,6 +27,12 @@ const (
 // Options configure [Open] and [OpenPool]. The zero value (or nil) gives
 // the defaults.
 type Options struct {
+	// NoCreate makes Open fail with chronicle.ErrNoStore, creating and
+	// changing nothing, unless Schema holds a Chronicle store already: for
+	// tools that inspect a store and must not leave an empty one behind
+	// when given a wrong schema or database. (A store of an older schema
+	// version is still migrated.)
+	NoCreate bool
 	// Schema is the PostgreSQL schema that holds the store's tables, so
 	// that several stores can share one database. Open creates it when
 	// missing. 1 to 53 of a–z, 0–9 and '_', not starting with a digit (the

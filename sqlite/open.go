@@ -192,6 +192,9 @@ func OpenBackend(ctx context.Context, path string, opts *Options) (*Backend, err
 func (b *Backend) open(ctx context.Context, file string) error {
 	var rwURI, roURI string
 	if file == "" || file == ":memory:" {
+		if b.opts.NoCreate {
+			return fmt.Errorf("sqlite: %w: an in-memory store is always new (NoCreate)", chronicle.ErrNoStore)
+		}
 		b.memory = true
 		b.engine = wasmEngine{}
 		u := url.URL{Scheme: "file", OmitHost: true, Path: "/chronicle-" + rand.Text(), RawQuery: "vfs=mvcc"}
@@ -199,6 +202,11 @@ func (b *Backend) open(ctx context.Context, file string) error {
 	} else {
 		b.path = file
 		b.engine = fileEngine()
+		if b.opts.NoCreate {
+			if _, err := os.Stat(file); errors.Is(err, fs.ErrNotExist) {
+				return fmt.Errorf("sqlite: %w: %s does not exist", chronicle.ErrNoStore, file)
+			}
+		}
 		if err := createFile(file, b.opts.FileMode); err != nil {
 			return fmt.Errorf("sqlite: create %s: %w", file, err)
 		}
@@ -411,6 +419,9 @@ func (b *Backend) checkAndMigrate(ctx context.Context, w *conn) error {
 	}
 	if err := compatible(f, len(ms)); err != nil {
 		return err
+	}
+	if b.opts.NoCreate && f.userVersion == 0 {
+		return fmt.Errorf("sqlite: %w: %s holds no Chronicle store", chronicle.ErrNoStore, b.path)
 	}
 
 	mode := "WAL"

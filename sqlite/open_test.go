@@ -271,3 +271,62 @@ func TestOpenCancelled(t *testing.T) {
 		t.Fatalf("Open with cancelled ctx: %v, want context.Canceled", err)
 	}
 }
+
+// TestNoCreate: with Options.NoCreate, Open refuses every path that does
+// not hold a Chronicle store yet with ErrNoStore and leaves it as it was,
+// and opens one that does.
+func TestNoCreate(t *testing.T) {
+	dir := t.TempDir()
+	noCreate := &sqlite.Options{NoCreate: true}
+	for _, tc := range []struct {
+		name  string
+		setup func(t *testing.T, path string)
+	}{
+		{"missing file", func(*testing.T, string) {}},
+		{"empty file", func(t *testing.T, path string) {
+			if err := os.WriteFile(path, nil, 0o600); err != nil {
+				t.Fatal(err)
+			}
+		}},
+		{"application tables only", func(t *testing.T, path string) {
+			rawExec(t, path, "CREATE TABLE users (id INTEGER PRIMARY KEY); INSERT INTO users VALUES (1);")
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			path := filepath.Join(dir, tc.name+".db")
+			tc.setup(t, path)
+			before := snapshotFiles(t, path)
+			s, err := sqlite.Open(t.Context(), path, noCreate)
+			if err == nil {
+				s.Close()
+				t.Fatal("Open succeeded, want ErrNoStore")
+			}
+			if !errors.Is(err, chronicle.ErrNoStore) {
+				t.Fatalf("Open error = %v, want ErrNoStore", err)
+			}
+			if after := snapshotFiles(t, path); !slices.Equal(before, after) {
+				t.Fatal("Open changed or created files")
+			}
+		})
+	}
+	t.Run("memory", func(t *testing.T) {
+		if s, err := sqlite.Open(t.Context(), "", noCreate); !errors.Is(err, chronicle.ErrNoStore) {
+			if s != nil {
+				s.Close()
+			}
+			t.Fatalf("Open in memory = %v, want ErrNoStore", err)
+		}
+	})
+	t.Run("existing store", func(t *testing.T) {
+		path := filepath.Join(dir, "store.db")
+		s := openT(t, path, nil)
+		appendN(t, s, "a", 3)
+		if err := s.Close(); err != nil {
+			t.Fatal(err)
+		}
+		s = openT(t, path, noCreate)
+		if info, err := s.StreamInfo(t.Context(), "a"); err != nil || info.Version != 3 {
+			t.Fatalf("StreamInfo = %+v, %v; want version 3", info, err)
+		}
+	})
+}

@@ -52,6 +52,13 @@ func (s Synchronous) String() string {
 // Options configure [Open]. The zero value (or nil) gives the defaults,
 // which are the tuning the embedded store is measured with.
 type Options struct {
+	// NoCreate makes Open fail with chronicle.ErrNoStore, creating and
+	// changing nothing, unless the file exists and holds a Chronicle store
+	// already: for tools that inspect a store and must not leave an empty
+	// one behind when given a wrong path. (A store of an older schema is
+	// still migrated.) An in-memory store is always new, so NoCreate
+	// refuses it.
+	NoCreate bool
 	// ReadConns is the size of the pool of read-only connections that serve
 	// Read, ReadAll, Watch and the metrics. Zero means max(4, GOMAXPROCS).
 	ReadConns int
