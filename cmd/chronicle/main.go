@@ -1,5 +1,7 @@
-// Command chronicle is the command-line tool of the Chronicle event store.
-// Run "chronicle help" for its commands.
+// Command chronicle is the command-line tool of the Chronicle event store:
+// it lists, reads, follows, appends, exports, imports, copies and checks
+// the events of a SQLite or PostgreSQL store, and runs the benchmark.
+// Run "chronicle --help" for its commands.
 package main
 
 import (
@@ -8,12 +10,12 @@ import (
 	"os/signal"
 	"syscall"
 
-	"github.com/chronicle-go/chronicle/internal/cli"
+	"github.com/chronicle-go/chronicle/cmd/chronicle/internal/cli"
 )
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	code := cli.Main(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	code := cli.Main(ctx, os.Args[1:], cli.Env{Stdin: os.Stdin, Stdout: os.Stdout, Stderr: os.Stderr})
 	stop()
 	os.Exit(code)
 }

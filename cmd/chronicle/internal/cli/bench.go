@@ -2,8 +2,6 @@ package cli
 
 import (
 	"context"
-	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -15,6 +13,8 @@ import (
 
 	"github.com/chronicle-go/chronicle"
 	"github.com/chronicle-go/chronicle/sqlite"
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 )
 
 // allWorkloads are the workload ids in the order they run.
@@ -81,7 +81,7 @@ func defaultBenchConfig() benchConfig {
 
 // applyQuick scales the configuration down for --quick, except for the
 // flags in set (those given explicitly).
-func (c *benchConfig) applyQuick(set map[string]bool) {
+func (c *benchConfig) applyQuick(set func(string) bool) {
 	quick := map[string]func(){
 		"events":      func() { c.events = 50_000 },
 		"batch":       func() { c.batch = 5_000 },
@@ -93,7 +93,7 @@ func (c *benchConfig) applyQuick(set map[string]bool) {
 		"w5-duration": func() { c.w5Duration = 2 * time.Second },
 	}
 	for name, apply := range quick {
-		if !set[name] {
+		if !set(name) {
 			apply()
 		}
 	}
@@ -102,8 +102,7 @@ func (c *benchConfig) applyQuick(set map[string]bool) {
 	c.snapshots = 200
 }
 
-func newBenchFlags(c *benchConfig, workloads *string) *flag.FlagSet {
-	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
+func addBenchFlags(fs *pflag.FlagSet, c *benchConfig, workloads *string) {
 	fs.StringVar(workloads, "workloads", strings.Join(defaultWorkloads, ","),
 		"comma-separated workloads to run, from "+strings.Join(allWorkloads, ",")+" (or \"all\"); W2 needs W1")
 	fs.IntVar(&c.events, "events", c.events, "W1/W7: events to write (--quick: 50000)")
@@ -124,20 +123,12 @@ func newBenchFlags(c *benchConfig, workloads *string) *flag.FlagSet {
 	fs.StringVar(&c.sync, "synchronous", c.sync, "durability of each commit: normal (survives a process crash) or full (synced to disk: survives a power loss)")
 	fs.StringVar(&c.cpuProfile, "cpuprofile", c.cpuProfile, "write a CPU profile of the whole run to this file (for go tool pprof)")
 	fs.BoolVar(&c.quick, "quick", c.quick, "scale everything down, for tests (see above)")
-	return fs
 }
 
-func benchUsage(w io.Writer) {
-	c := defaultBenchConfig()
-	var workloads string
-	fs := newBenchFlags(&c, &workloads)
-	fs.SetOutput(w)
-	fmt.Fprint(w, `Usage: chronicle bench [flags]
-
-Runs Chronicle's benchmark workloads, each on a fresh SQLite store in a
+const benchLong = `Runs Chronicle's benchmark workloads, each on a fresh SQLite store in a
 temporary directory that is removed afterwards, and prints a table or, with
 --json, one JSON line per result, shaped like the C reference harness's
-lines (cbench; see BENCHMARKS.md).
+lines (cbench; see BENCHMARKS.md). It ignores --db.
 
 Workloads (default W1,W2,W3,W4,W5,W6):
   W1   write --events events in batches of --batch, with idempotency keys and
@@ -155,71 +146,75 @@ Workloads (default W1,W2,W3,W4,W5,W6):
 
 --quick writes 50,000 events in 5,000-event batches over 100 streams, runs W3-W5
 for 2 s each with 4 writers and 10 watchers, takes 200 snapshots in W6, and
-gives W7 1,000 streams and a 1 MiB event; flags given explicitly still apply.
+gives W7 1,000 streams and a 1 MiB event; flags given explicitly still apply.`
 
-Flags:
-`)
-	fs.PrintDefaults()
-}
-
-// usageError is a bad command line.
-type usageError struct{ msg string }
-
-func (e *usageError) Error() string { return e.msg }
-
-func usagef(format string, args ...any) error { return &usageError{fmt.Sprintf(format, args...)} }
-
-// parseBench parses the bench command's arguments.
-func parseBench(args []string, stderr io.Writer) (benchConfig, error) {
+func (a *app) benchCmd() *cobra.Command {
 	c := defaultBenchConfig()
 	var workloads string
-	fs := newBenchFlags(&c, &workloads)
-	fs.SetOutput(stderr)
-	fs.Usage = func() { benchUsage(stderr) }
-	if err := fs.Parse(args); err != nil {
-		return c, err // flag has printed the error and the usage
+	cmd := &cobra.Command{
+		Use:   "bench",
+		Short: "Run the benchmark workloads (W1-W7) on fresh SQLite stores",
+		Long:  benchLong,
+		Example: `  chronicle bench                                  # W1-W6 at default sizes, a table
+  chronicle bench --json --runs 3 > results.jsonl  # JSON lines, three rounds
+  chronicle bench --workloads W3,W4 --w3-duration 10s`,
+		Args: args(0, 0),
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := c.finish(cmd.Flags().Changed, workloads); err != nil {
+				return err
+			}
+			ver, err := sqlite.LibVersion()
+			if err != nil {
+				return fmt.Errorf("SQLite version: %w", err)
+			}
+			b := &bench{cfg: c, stdout: cmd.OutOrStdout(), stderr: cmd.ErrOrStderr(), sqlite: ver,
+				prog: newProgress(cmd.ErrOrStderr(), !c.json)}
+			return b.main(cmd.Context())
+		},
 	}
-	if fs.NArg() > 0 {
-		return c, usagef("unexpected argument %q", fs.Arg(0))
-	}
-	set := map[string]bool{}
-	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	addBenchFlags(cmd.Flags(), &c, &workloads)
+	return cmd
+}
+
+// finish applies --quick and checks the configuration; set tells which
+// flags were given.
+func (c *benchConfig) finish(set func(string) bool, workloads string) error {
 	if c.quick {
 		c.applyQuick(set)
 	}
-	if set["streams"] {
+	if set("streams") {
 		c.w7Streams = c.streams
 	}
 	wl, err := parseWorkloads(workloads)
 	if err != nil {
-		return c, err
+		return err
 	}
 	c.workloads = wl
 	switch {
 	case c.events < 1:
-		return c, usagef("--events must be at least 1")
+		return usagef("--events must be at least 1")
 	case c.batch < 1:
-		return c, usagef("--batch must be at least 1")
+		return usagef("--batch must be at least 1")
 	case c.streams < 1:
-		return c, usagef("--streams must be at least 1")
+		return usagef("--streams must be at least 1")
 	case c.dataBytes < 0 || c.dataBytes > 1<<30:
-		return c, usagef("--data-bytes must be between 0 and 1 GiB")
+		return usagef("--data-bytes must be between 0 and 1 GiB")
 	case c.writers < 1:
-		return c, usagef("--writers must be at least 1")
+		return usagef("--writers must be at least 1")
 	case c.watchers < 1:
-		return c, usagef("--watchers must be at least 1")
+		return usagef("--watchers must be at least 1")
 	case c.w3Duration <= 0 || c.w4Duration <= 0 || c.w5Duration <= 0:
-		return c, usagef("durations must be positive")
+		return usagef("durations must be positive")
 	case c.runs < 1:
-		return c, usagef("--runs must be at least 1")
+		return usagef("--runs must be at least 1")
 	case c.sync != "normal" && c.sync != "full":
-		return c, usagef("--synchronous must be normal or full, not %q", c.sync)
+		return usagef("--synchronous must be normal or full, not %q", c.sync)
 	case !slices.Contains([]string{"rr", "blocks", "single"}, c.layout):
-		return c, usagef("--layout must be rr, blocks or single, not %q", c.layout)
+		return usagef("--layout must be rr, blocks or single, not %q", c.layout)
 	case !slices.Contains([]string{"uuid", "seq", "none"}, c.keys):
-		return c, usagef("--keys must be uuid, seq or none, not %q", c.keys)
+		return usagef("--keys must be uuid, seq or none, not %q", c.keys)
 	}
-	return c, nil
+	return nil
 }
 
 func parseWorkloads(s string) ([]string, error) {
@@ -252,30 +247,6 @@ func parseWorkloads(s string) ([]string, error) {
 	return out, nil
 }
 
-func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	cfg, err := parseBench(args, stderr)
-	if errors.Is(err, flag.ErrHelp) {
-		return exitOK
-	}
-	var ue *usageError
-	if errors.As(err, &ue) {
-		fmt.Fprintf(stderr, "chronicle bench: %v\n\n", err)
-		benchUsage(stderr)
-		return exitUsage
-	}
-	if err != nil {
-		return exitUsage // a flag error, printed by the flag package
-	}
-	ver, err := sqlite.LibVersion()
-	if err != nil {
-		fmt.Fprintf(stderr, "chronicle bench: SQLite version: %v\n", err)
-		return exitFail
-	}
-	b := &bench{cfg: cfg, stdout: stdout, stderr: stderr, sqlite: ver,
-		prog: &progress{w: stderr, on: isTerminal(stderr)}}
-	return b.main(ctx)
-}
-
 // bench runs the workloads and reports their results.
 type bench struct {
 	cfg    benchConfig
@@ -290,26 +261,24 @@ type bench struct {
 	failed  []string     // failed checks
 }
 
-func (b *bench) main(ctx context.Context) int {
+func (b *bench) main(ctx context.Context) (err error) {
 	if b.cfg.cpuProfile != "" {
 		f, err := os.Create(b.cfg.cpuProfile)
 		if err != nil {
-			fmt.Fprintf(b.stderr, "chronicle bench: %v\n", err)
-			return exitFail
+			return err
 		}
 		if err := pprof.StartCPUProfile(f); err != nil {
 			_ = f.Close()
-			fmt.Fprintf(b.stderr, "chronicle bench: cpu profile: %v\n", err)
-			return exitFail
+			return fmt.Errorf("cpu profile: %w", err)
 		}
 		defer func() {
 			pprof.StopCPUProfile()
-			if err := f.Close(); err != nil {
-				fmt.Fprintf(b.stderr, "chronicle bench: cpu profile: %v\n", err)
+			if cerr := f.Close(); cerr != nil && err == nil {
+				err = fmt.Errorf("cpu profile: %w", cerr)
 			}
 		}()
 	}
-	err := b.runAll(ctx)
+	err = b.runAll(ctx)
 	b.prog.clear()
 	if !b.cfg.json {
 		b.printTable()
@@ -317,17 +286,10 @@ func (b *bench) main(ctx context.Context) int {
 	for _, f := range b.failed {
 		fmt.Fprintf(b.stderr, "chronicle bench: check failed: %s\n", f)
 	}
-	switch {
-	case err != nil && ctx.Err() != nil:
-		fmt.Fprintf(b.stderr, "chronicle bench: interrupted: %v\n", err)
-		return exitFail
-	case err != nil:
-		fmt.Fprintf(b.stderr, "chronicle bench: %v\n", err)
-		return exitFail
-	case len(b.failed) > 0:
-		return exitFail
+	if err == nil && len(b.failed) > 0 {
+		return errReported
 	}
-	return exitOK
+	return err
 }
 
 func (b *bench) runAll(ctx context.Context) error {

@@ -10,6 +10,9 @@ import (
 	"strconv"
 	"sync"
 	"time"
+
+	"github.com/schollz/progressbar/v3"
+	"golang.org/x/term"
 )
 
 // resetPeakRSS returns freed memory to the OS and resets the kernel's peak
@@ -58,49 +61,50 @@ func fileSizes(db string) (main, wal int64) {
 	return main, wal
 }
 
-// isTerminal reports whether w is a terminal (a character device).
+// isTerminal reports whether w is a terminal.
 func isTerminal(w io.Writer) bool {
 	f, ok := w.(*os.File)
-	if !ok {
-		return false
-	}
-	fi, err := f.Stat()
-	return err == nil && fi.Mode()&os.ModeCharDevice != 0
+	return ok && term.IsTerminal(int(f.Fd()))
 }
 
-// progress writes a one-line status to a terminal, rewriting it in place,
-// at most every 100 ms; it does nothing when off.
+// progress shows a one-line status on a terminal, with a spinner and the
+// time spent, rewritten in place at most every 100 ms; it does nothing when
+// off (stderr is not a terminal, or the output is JSON).
 type progress struct {
-	mu   sync.Mutex
-	w    io.Writer
-	on   bool
-	last time.Time
-	line bool // a status line is showing
+	mu  sync.Mutex
+	bar *progressbar.ProgressBar // nil when off
+}
+
+func newProgress(w io.Writer, on bool) *progress {
+	if !on || !isTerminal(w) {
+		return &progress{}
+	}
+	return &progress{bar: progressbar.NewOptions64(-1,
+		progressbar.OptionSetWriter(w),
+		progressbar.OptionSpinnerType(14),
+		progressbar.OptionThrottle(100*time.Millisecond),
+		progressbar.OptionSetElapsedTime(true),
+		progressbar.OptionClearOnFinish(),
+		progressbar.OptionSetRenderBlankState(false),
+	)}
 }
 
 func (p *progress) update(format string, args ...any) {
-	if !p.on {
+	if p.bar == nil {
 		return
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if now := time.Now(); now.Sub(p.last) >= 100*time.Millisecond {
-		p.last = now
-		fmt.Fprintf(p.w, "\r"+format+"\033[K", args...)
-		p.line = true
-	}
+	p.bar.Describe(fmt.Sprintf(format, args...))
+	_ = p.bar.Add(1)
 }
 
 // clear removes the status line.
 func (p *progress) clear() {
-	if !p.on {
+	if p.bar == nil {
 		return
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if p.line {
-		fmt.Fprint(p.w, "\r\033[K")
-		p.line = false
-	}
-	p.last = time.Time{}
+	_ = p.bar.Clear()
 }
