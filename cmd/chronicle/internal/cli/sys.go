@@ -108,3 +108,46 @@ func (p *progress) clear() {
 	defer p.mu.Unlock()
 	_ = p.bar.Clear()
 }
+
+// bar is a progress bar with a count, a rate and an ETA, on a terminal
+// only: newBar returns a bar that does nothing when w is not a terminal or
+// when off (--json output, or a command that has no total to show). Its
+// methods are safe for concurrent use.
+type bar struct {
+	pb *progressbar.ProgressBar // nil when off
+}
+
+// newBar shows a bar of total units (events; -1 when unknown) described
+// by desc.
+func newBar(w io.Writer, total int64, desc string, on bool) *bar {
+	if !on || !isTerminal(w) {
+		return &bar{}
+	}
+	return &bar{pb: progressbar.NewOptions64(total,
+		progressbar.OptionSetWriter(w),
+		progressbar.OptionSetDescription(desc),
+		progressbar.OptionShowCount(),
+		progressbar.OptionShowIts(),
+		progressbar.OptionSetItsString("events"),
+		progressbar.OptionThrottle(100*time.Millisecond),
+		progressbar.OptionSetPredictTime(true),
+		progressbar.OptionSetElapsedTime(true),
+		progressbar.OptionClearOnFinish(),
+		progressbar.OptionSetWidth(30),
+	)}
+}
+
+// add counts n more units done.
+func (b *bar) add(n int) {
+	if b.pb != nil {
+		_ = b.pb.Add(n)
+	}
+}
+
+// done removes the bar.
+func (b *bar) done() {
+	if b.pb != nil {
+		_ = b.pb.Finish()
+		_ = b.pb.Clear()
+	}
+}
