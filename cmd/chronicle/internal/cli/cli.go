@@ -127,7 +127,8 @@ command line, 130 interrupted (tail exits 0 on Ctrl-C).`,
 			}
 			return cmd.Help()
 		},
-		CompletionOptions: cobra.CompletionOptions{HiddenDefaultCmd: true},
+		CompletionOptions:          cobra.CompletionOptions{HiddenDefaultCmd: true},
+		SuggestionsMinimumDistance: 2,
 	}
 	root.SetIn(a.env.Stdin)
 	root.SetOut(a.env.Stdout)

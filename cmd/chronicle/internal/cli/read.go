@@ -131,12 +131,13 @@ func (p *eventPrinter) print(e *chronicle.Event) error {
 		_, err := p.w.Write(p.buf)
 		return err
 	}
-	var err error
+	var line string
 	if p.stream {
-		_, err = fmt.Fprintf(p.w, "%-10s %-24s %7d  %-24s %-20s %s\n", e.Position, e.Stream, e.Version, fmtTime(e.Time), e.Type, preview(e.Data, 60))
+		line = fmt.Sprintf("%-10s %-24s %7d  %-24s %-20s %s", e.Position, e.Stream, e.Version, fmtTime(e.Time), e.Type, preview(e.Data, 60))
 	} else {
-		_, err = fmt.Fprintf(p.w, "%7d  %-10s %-24s %-20s %s\n", e.Version, e.Position, fmtTime(e.Time), e.Type, preview(e.Data, 60))
+		line = fmt.Sprintf("%7d  %-10s %-24s %-20s %s", e.Version, e.Position, fmtTime(e.Time), e.Type, preview(e.Data, 60))
 	}
+	_, err := p.w.WriteString(strings.TrimRight(line, " ") + "\n")
 	return err
 }
 
