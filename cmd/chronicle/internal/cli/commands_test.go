@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/chronicle-go/chronicle"
+	"github.com/chronicle-go/chronicle/postgres"
 	"github.com/chronicle-go/chronicle/sqlite"
 )
 
@@ -435,5 +436,71 @@ func TestTail(t *testing.T) {
 				t.Errorf("tail printed streams %q, want %q", got, tc.want)
 			}
 		})
+	}
+}
+
+// TestPostgres runs the inspecting commands on the fixture in PostgreSQL:
+// the same output as on SQLite, except for positions, which PostgreSQL
+// assigns otherwise.
+func TestPostgres(t *testing.T) {
+	url, schema := pgStore(t)
+	pg := []string{"--db", url, "--schema", schema}
+	if code, _, errOut := run(t, append(pg, "streams")...); code != exitFail || !strings.Contains(errOut, "no store at") {
+		t.Fatalf("streams on a missing schema: exit %d, stderr %q", code, errOut)
+	}
+	st, err := postgres.Open(t.Context(), url, &postgres.Options{Schema: schema})
+	if err != nil {
+		t.Fatal(err)
+	}
+	fixture(t, st)
+	if err := st.Close(); err != nil {
+		t.Fatal(err)
+	}
+	sq := []string{"--db", fixtureFile(t)}
+	// same runs args on both stores; the outputs must be equal once norm
+	// has been applied to each.
+	same := func(norm func(string) string, args ...string) {
+		t.Helper()
+		codePG, outPG, errPG := run(t, append(pg, args...)...)
+		codeSQ, outSQ, _ := run(t, append(sq, args...)...)
+		if codePG != 0 || codeSQ != 0 {
+			t.Fatalf("%v: exit %d on PostgreSQL (stderr %q), %d on SQLite", args, codePG, errPG, codeSQ)
+		}
+		if a, b := norm(outPG), norm(outSQ); a != b || a == "" {
+			t.Errorf("%v differs:\n--- PostgreSQL\n%s--- SQLite\n%s", args, a, b)
+		}
+	}
+	asIs := func(s string) string { return s }
+	noTimes := func(s string) string { return snapshotTimes.ReplaceAllString(s, "TIME") }
+	// Events as JSON Lines, without positions (PostgreSQL numbers them
+	// otherwise) and with metadata as parsed JSON (PostgreSQL keeps it as
+	// jsonb, which normalizes spaces and the order of keys).
+	events := func(s string) string {
+		var out strings.Builder
+		for line := range strings.Lines(s) {
+			var e map[string]any
+			if err := json.Unmarshal([]byte(line), &e); err != nil {
+				t.Fatalf("%v: %s", err, line)
+			}
+			delete(e, "position")
+			b, _ := json.Marshal(e) // sorts keys
+			out.Write(append(b, '\n'))
+		}
+		return out.String()
+	}
+	same(asIs, "streams")
+	same(asIs, "streams", "--json", "--prefix", "order")
+	same(noTimes, "snapshots", "order-1")
+	same(events, "read", "order-1", "--json", "--backwards")
+	same(events, "read", "--all", "--json", "--meta", "tenant=acme")
+	same(events, "read", "--all", "--json", "--type", "Uploaded", "--type", "Started")
+	code, out, _ := run(t, append(pg, "info", "--json")...)
+	var info storeInfo
+	if err := json.Unmarshal([]byte(out), &info); code != 0 || err != nil || info.Backend != "postgres" ||
+		info.Events != 6 || info.Streams != 4 || info.Snapshots != 2 || info.FileBytes != nil {
+		t.Errorf("info: exit %d, %s", code, out)
+	}
+	if code, out, errOut := run(t, append(pg, "append", "order-1", "Refunded", "--expect", "3")...); code != 0 || !strings.Contains(out, "version 4") {
+		t.Errorf("append: exit %d, %q %q", code, out, errOut)
 	}
 }

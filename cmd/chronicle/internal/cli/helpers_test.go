@@ -3,12 +3,15 @@ package cli
 import (
 	"bytes"
 	"context"
+	"crypto/rand"
 	"flag"
 	"io"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/jackc/pgx/v5"
 )
 
 // run runs the command with args and no input, without CHRONICLE_DB.
@@ -52,4 +55,30 @@ func golden(t *testing.T, name, got string) {
 	if got != string(want) {
 		t.Errorf("output differs from %s (run with -update to accept it):\n--- got\n%s--- want\n%s", path, got, want)
 	}
+}
+
+// pgStore returns the URL of the test PostgreSQL database and a fresh
+// schema name, dropped when the test ends; it skips the test when
+// CHRONICLE_TEST_POSTGRES_URL is not set.
+func pgStore(t *testing.T) (url, schema string) {
+	t.Helper()
+	url = os.Getenv("CHRONICLE_TEST_POSTGRES_URL")
+	if url == "" {
+		t.Skip("CHRONICLE_TEST_POSTGRES_URL is not set: no PostgreSQL to test against " +
+			"(e.g. CHRONICLE_TEST_POSTGRES_URL=postgres://postgres@127.0.0.1:5432/test)")
+	}
+	schema = "cli_" + strings.ToLower(rand.Text()[:10])
+	t.Cleanup(func() {
+		ctx := context.Background()
+		conn, err := pgx.Connect(ctx, url)
+		if err != nil {
+			t.Errorf("drop schema %s: %v", schema, err)
+			return
+		}
+		defer conn.Close(ctx)
+		if _, err := conn.Exec(ctx, "DROP SCHEMA IF EXISTS "+schema+" CASCADE"); err != nil {
+			t.Errorf("drop schema %s: %v", schema, err)
+		}
+	})
+	return url, schema
 }
