@@ -25,11 +25,15 @@ type dialect struct {
 	txOpts    *sql.TxOptions
 	forUpdate string // appended to the SELECT that locks a checkpoint row
 
+	// projections is the name of the projections table, the argument of
+	// hasTables.
+	projections string
+
 	// Statements.
 	insert, selectOne, selectName, lock, advance, advanceDurable, advanceCheck, progress, acquire, renew, keep, release, fail, setStage, setStageIf, setCaughtUp, lockName,
 	clearFailure, reset, listAll, eventID, lagCount,
 	parkedList, parkedInsert, parkedDelete, parkedDeleteAll, parkedRequest, parkedRequests, parkedUpdate,
-	logInsert, logList string
+	logInsert, logList, lastReset, hasTables string
 }
 
 func newDialect(b sqlBackend) (*dialect, error) {
@@ -39,11 +43,13 @@ func newDialect(b sqlBackend) (*dialect, error) {
 	case "sqlite":
 		now = "CAST((julianday('now') - 2440587.5) * 86400000.0 AS INTEGER)"
 		eventByPos = "SELECT id FROM " + b.SQLTable("events") + " WHERE position = ?"
+		d.hasTables = "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = ?"
 	case "postgres":
 		now = "(extract(epoch FROM clock_timestamp()) * 1000)::bigint"
 		d.forUpdate = " FOR UPDATE"
 		d.txOpts = &sql.TxOptions{Isolation: sql.LevelReadCommitted}
 		eventByPos = "SELECT id FROM " + b.SQLTable("events") + " WHERE tx_id = ? AND seq = ?"
+		d.hasTables = "SELECT CASE WHEN to_regclass($1) IS NULL THEN 0 ELSE 1 END"
 	default:
 		return nil, fmt.Errorf("projection: %w: unsupported SQL dialect %q", chronicle.ErrInvalid, d.name)
 	}
@@ -56,6 +62,7 @@ func newDialect(b sqlBackend) (*dialect, error) {
 	p := b.SQLTable("projections")
 	pk := b.SQLTable("projection_parked")
 	lg := b.SQLTable("projection_log")
+	d.projections = p
 	cols := "name, version, stage, pos_commit, pos_prepare, last_commit, last_prepare, last_id, caught_up, failure, owner, lease_until, updated_ns"
 	set := func(s *string, q string) { *s = d.rebind(q) }
 	set(&d.insert, "INSERT INTO "+p+" (name, version, stage, updated_ns) VALUES (?, ?, ?, ?) ON CONFLICT (name, version) DO NOTHING")
@@ -109,6 +116,8 @@ func newDialect(b sqlBackend) (*dialect, error) {
 		"VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)")
 	set(&d.logList, "SELECT name, version, at_ns, action, stream, pos_commit, pos_prepare, event_id, detail FROM "+lg+
 		" WHERE name = ? ORDER BY seq")
+	set(&d.lastReset, "SELECT seq, action FROM "+lg+" WHERE name = ? AND version = ? "+
+		"AND action IN ('"+actionReset+"', '"+actionResetRequested+"') ORDER BY seq DESC LIMIT 1")
 	return d, nil
 }
 

@@ -108,6 +108,21 @@
 // Options.AutoSwitch) makes it the active version and retires the old one.
 // [Runner.Reset] replays a version in place instead.
 //
+// # Operating without the handlers
+//
+// An [Admin] ([NewAdmin]) inspects and operates the projections of a store
+// in a process that has not the application's projections, such as a
+// command-line tool: the status of every version the store records, parked
+// streams, the log, and Retry, Skip and Reset. It records requests that
+// the runner holding the projection carries out: retries and skips as a
+// runner's own are when another runner holds the projection, and a reset
+// as a pending request ([Status].ResetRequested, "reset requested" in the
+// log), because only the application has the Reset function that clears
+// the read model. The runner that holds the version carries it out within
+// about a third of Options.LeaseTTL, or when it takes the version if no
+// runner holds it: exactly as [Runner.Reset], in one transaction with the
+// Reset function, then it replays.
+//
 // # Read-your-writes
 //
 // [Runner.WaitFor] returns once the named projections have processed every
@@ -146,7 +161,10 @@
 // the backends' migrations: chronicle_projections,
 // chronicle_projection_parked and chronicle_projection_log in SQLite, and
 // projections, projection_parked and projection_log in the store's schema
-// in PostgreSQL.
+// in PostgreSQL. Requests are kept there too: a retry or skip on its parked
+// stream's row, and a reset that an Admin asked for as an entry of the log,
+// pending while it is the latest "reset requested" or "reset" entry of its
+// version.
 //
 // On PostgreSQL a batch's transaction is a writing transaction: like every
 // writing transaction in the cluster, it holds back the store's global

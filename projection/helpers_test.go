@@ -348,13 +348,21 @@ func status(t *testing.T, r *projection.Runner, name string, version int) projec
 	if err != nil {
 		t.Fatal(err)
 	}
+	st, ok := pickStatus(sts, name, version)
+	if !ok {
+		t.Fatalf("no status for %s version %d in %+v", name, version, sts)
+	}
+	return st
+}
+
+// pickStatus returns the status of one projection version from sts.
+func pickStatus(sts []projection.Status, name string, version int) (projection.Status, bool) {
 	for _, st := range sts {
 		if st.Name == name && st.Version == version {
-			return st
+			return st, true
 		}
 	}
-	t.Fatalf("no status for %s version %d in %+v", name, version, sts)
-	return projection.Status{}
+	return projection.Status{}, false
 }
 
 // newRunner is projection.New for tests that expect it to succeed.

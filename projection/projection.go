@@ -254,7 +254,9 @@ type Options struct {
 
 // Errors of the runner. They wrap chronicle's where one applies.
 var (
-	// ErrUnknown: no projection of that name is registered with the runner.
+	// ErrUnknown: no projection of that name is registered with the
+	// runner, or (for an [Admin]) recorded in the store; or the projection
+	// has no version in the store that the call could act on.
 	ErrUnknown = errors.New("projection: unknown projection")
 	// ErrFailed: the projection stopped on an error (see [Status].Error).
 	ErrFailed = errors.New("projection: projection failed")
@@ -282,16 +284,22 @@ const (
 )
 
 // State is what a projection version is doing.
+//
+// A [Runner] tells CatchingUp from Live for the versions it holds itself.
+// Of a version that another runner holds, and of every version for an
+// [Admin] (which runs none), only the store's records are known: the
+// state is then Standby, or Parked when the version has parked streams,
+// with the holder in [Status].Owner; or Stopped or Failed.
 type State string
 
 // States.
 const (
 	CatchingUp State = "catching up" // behind the head, reading history
 	Live       State = "live"        // at the head, applying each commit
-	Parked     State = "parked"      // live, with at least one parked stream
+	Parked     State = "parked"      // live (or held by another runner), with at least one parked stream
 	Failed     State = "failed"      // stopped by an error
 	Stopped    State = "stopped"     // not running in any runner
-	Standby    State = "standby"     // running in another runner of the store
+	Standby    State = "standby"     // running in another runner of the store (Status.Owner), whose lease is live
 )
 
 // Status describes one projection version.
@@ -318,9 +326,14 @@ type Status struct {
 	ParkedStreams int
 	// Owner is the runner that holds the projection, if any.
 	Owner string
-	// Error is the error that stopped the projection, or the last error of
-	// a batch still being retried; empty when none.
+	// Error is the error that stopped the projection, or, for a version
+	// that this runner holds, the last error of a batch still being
+	// retried; empty when none.
 	Error string
+	// ResetRequested reports that a reset requested through
+	// [Admin.Reset] is pending: the runner that holds this version (or
+	// next takes it) has not carried it out yet.
+	ResetRequested bool
 }
 
 // ParkedStream is a stream whose events a projection holds after one of
@@ -346,7 +359,7 @@ type LogEntry struct {
 	Name     string
 	Version  int
 	Time     time.Time
-	Action   string // parked, retried, skipped, reset, switched, failed
+	Action   string // parked, retried, skipped, reset, reset requested, switched, retired, failed
 	Stream   string
 	Position chronicle.Position
 	EventID  string

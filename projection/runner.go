@@ -22,13 +22,11 @@ import (
 // with [New], start it with [Runner.Run]. Its other methods may be called
 // at any time, from any goroutine.
 type Runner struct {
-	store *chronicle.Store
-	db    *sql.DB
-	d     *dialect
-	opts  Options
-	log   *slog.Logger
-	owner string
-	projs map[string]*Projection
+	tables // the store's projection tables
+	opts   Options
+	log    *slog.Logger
+	owner  string
+	projs  map[string]*Projection
 
 	closed     chan struct{} // closed when a worker finds the store closed
 	closedOnce sync.Once
@@ -59,19 +57,11 @@ type wkey struct {
 // backend with a SQL database (packages sqlite and postgres). The
 // projections' names must be distinct. opts may be nil.
 func New(store *chronicle.Store, opts *Options, projections ...Projection) (*Runner, error) {
-	if store == nil {
-		return nil, fmt.Errorf("projection: %w: nil store", chronicle.ErrInvalid)
-	}
-	sb, ok := store.Backend().(sqlBackend)
-	if !ok {
-		return nil, fmt.Errorf("projection: %w: the store's backend (%T) has no SQL database; use package sqlite or postgres",
-			chronicle.ErrInvalid, store.Backend())
-	}
-	d, err := newDialect(sb)
+	t, sb, err := newTables(store)
 	if err != nil {
 		return nil, err
 	}
-	db := sb.DB()
+	d := t.d
 	o := Options{}
 	if opts != nil {
 		o = *opts
@@ -111,7 +101,7 @@ func New(store *chronicle.Store, opts *Options, projections ...Projection) (*Run
 		host, _ := os.Hostname()
 		o.Owner = fmt.Sprintf("%s-%d-%s", host, os.Getpid(), rand.Text()[:8])
 	}
-	r := &Runner{store: store, db: db, d: d, opts: o, log: o.Logger, owner: o.Owner,
+	r := &Runner{tables: t, opts: o, log: o.Logger, owner: o.Owner,
 		projs: make(map[string]*Projection), workers: make(map[wkey]*worker), closed: make(chan struct{})}
 	if p, ok := sb.(pipeliner); ok && d.advanceCheck != "" {
 		r.pipe = p
@@ -277,107 +267,12 @@ func (r *Runner) register(ctx context.Context, p *Projection) ([]int, error) {
 	return out, nil
 }
 
-// row is one row of the projections table.
-type row struct {
-	name       string
-	version    int
-	stage      Stage
-	pos, last  chronicle.Position
-	lastID     string
-	caughtUp   bool
-	failure    string
-	owner      string
-	leaseUntil int64 // Unix ms, database clock
-	updated    int64
-	now        int64 // the database's clock, Unix ms
-}
-
-func (r *Runner) scanRow(s interface{ Scan(...any) error }) (row, error) {
-	var w row
-	var stage string
-	var pc, pp, lc, lp, cu int64
-	err := s.Scan(&w.name, &w.version, &stage, &pc, &pp, &lc, &lp, &w.lastID, &cu, &w.failure, &w.owner, &w.leaseUntil, &w.updated, &w.now)
-	w.stage = Stage(stage)
-	w.pos = chronicle.Position{Commit: uint64(pc), Prepare: uint64(pp)}
-	w.last = chronicle.Position{Commit: uint64(lc), Prepare: uint64(lp)}
-	w.caughtUp = cu != 0
-	return w, err
-}
-
-type querier interface {
-	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
-	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
-	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
-}
-
-func (r *Runner) rows(ctx context.Context, q querier, name string) ([]row, error) {
-	var rs *sql.Rows
-	var err error
-	if name == "" {
-		rs, err = q.QueryContext(ctx, r.d.listAll)
-	} else {
-		rs, err = q.QueryContext(ctx, r.d.selectName, name)
-	}
-	if err != nil {
-		return nil, err
-	}
-	defer rs.Close()
-	var out []row
-	for rs.Next() {
-		w, err := r.scanRow(rs)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, w)
-	}
-	return out, rs.Err()
-}
-
-// tx runs fn in a transaction on the store's database.
-func (r *Runner) tx(ctx context.Context, fn func(tx *sql.Tx) error) error {
-	tx, err := r.db.BeginTx(ctx, r.d.txOpts)
-	if err != nil {
-		return err
-	}
-	if err := fn(tx); err != nil {
-		_ = tx.Rollback()
-		return err
-	}
-	return tx.Commit()
-}
-
-// lockName serializes, on PostgreSQL, the transactions that read a
-// projection's rows and then write them (registration, Switch, Reset).
-func (r *Runner) lockName(ctx context.Context, tx *sql.Tx, name string) error {
-	if r.d.lockName == "" {
-		return nil
-	}
-	_, err := tx.ExecContext(ctx, r.d.lockName, name)
-	return err
-}
-
-func (r *Runner) logTx(ctx context.Context, tx *sql.Tx, name string, version int, action, stream string, pos chronicle.Position, id, detail string) error {
-	_, err := tx.ExecContext(ctx, r.d.logInsert, name, version, nowNS(), action, stream, int64(pos.Commit), int64(pos.Prepare), id, detail)
-	return err
-}
-
-func nowNS() int64 { return time.Now().UnixNano() }
-
-// active returns the store's active version of the named projection.
-func (r *Runner) activeVersion(ctx context.Context, name string) (row, error) {
+// known returns ErrUnknown unless the runner has a projection of that name.
+func (r *Runner) known(name string) error {
 	if _, ok := r.projs[name]; !ok {
-		return row{}, fmt.Errorf("%w: %q", ErrUnknown, name)
+		return fmt.Errorf("%w: %q", ErrUnknown, name)
 	}
-	rows, err := r.rows(ctx, r.db, name)
-	if err != nil {
-		return row{}, fmt.Errorf("projection: %s: %w", name, err)
-	}
-	for _, w := range rows {
-		if w.stage == Active {
-			return w, nil
-		}
-	}
-	return row{}, fmt.Errorf("%w: %q has no active version in the store yet (Run registers it)", ErrUnknown, name)
+	return nil
 }
 
 // worker returns the running worker of a version, or nil.
@@ -504,127 +399,43 @@ func (r *Runner) reached(pos chronicle.Position, names []string) (pending, remot
 
 // Status returns the status of every version of the runner's projections
 // that the store knows (active, building and retired), in name and version
-// order.
+// order. The versions this runner holds are described as it knows them;
+// the others as the store records them, as [Admin.Status] does.
 func (r *Runner) Status(ctx context.Context) ([]Status, error) {
-	rows, err := r.rows(ctx, r.db, "")
-	if err != nil {
-		return nil, fmt.Errorf("projection: status: %w", err)
-	}
-	head, err := r.store.Head(ctx)
-	if err != nil {
-		return nil, fmt.Errorf("projection: status: %w", err)
-	}
-	var out []Status
-	for _, w := range rows {
-		if _, ok := r.projs[w.name]; !ok {
-			continue
+	keep := func(name string) bool { return r.known(name) == nil }
+	return r.status(ctx, keep, func(st *Status) {
+		lw := r.worker(st.Name, st.Version)
+		if lw == nil {
+			return
 		}
-		st := Status{Name: w.name, Version: w.version, Stage: w.stage, Checkpoint: w.pos, Head: head,
-			CaughtUp: w.caughtUp, Owner: w.owner, Error: w.failure}
-		switch {
-		case w.stage == Retired:
-			st.State = Stopped
-		case w.failure != "":
-			st.State = Failed
-		case w.owner == "" || w.leaseUntil < w.now:
-			st.State, st.Owner = Stopped, ""
-		default:
-			st.State = Standby
-		}
-		if lw := r.worker(w.name, w.version); lw != nil {
-			r.mu.Lock()
-			if lw.leased {
-				st.State, st.Checkpoint, st.CaughtUp, st.Owner = lw.state, lw.scan, lw.caughtUp, r.owner
-				if lw.lastErr != "" {
-					st.Error = lw.lastErr
-				}
-			}
-			r.mu.Unlock()
-		}
-		parked, err := r.parked(ctx, r.db, w.name, w.version)
-		if err != nil {
-			return nil, fmt.Errorf("projection: status: %w", err)
-		}
-		st.ParkedStreams = len(parked)
-		if len(parked) > 0 && st.State == Live {
-			st.State = Parked
-		}
-		if st.Checkpoint.Before(head) && w.stage != Retired {
-			args := r.d.posArgs(st.Checkpoint)
-			if err := r.db.QueryRowContext(ctx, r.d.lagCount, args...).Scan(&st.LagEvents); err != nil {
-				return nil, fmt.Errorf("projection: status: %w", err)
-			}
-			page, err := r.store.ReadAllPage(ctx, st.Checkpoint, 1, nil)
-			if err != nil {
-				return nil, fmt.Errorf("projection: status: %w", err)
-			}
-			if len(page.Events) > 0 {
-				st.LagTime = max(0, time.Since(page.Events[0].Time))
+		r.mu.Lock()
+		defer r.mu.Unlock()
+		if lw.leased {
+			st.State, st.Checkpoint, st.CaughtUp, st.Owner = lw.state, lw.scan, lw.caughtUp, r.owner
+			if lw.lastErr != "" {
+				st.Error = lw.lastErr
 			}
 		}
-		out = append(out, st)
-	}
-	return out, nil
-}
-
-func (r *Runner) parked(ctx context.Context, q querier, name string, version int) ([]ParkedStream, error) {
-	rs, err := q.QueryContext(ctx, r.d.parkedList, name, version)
-	if err != nil {
-		return nil, err
-	}
-	defer rs.Close()
-	var out []ParkedStream
-	for rs.Next() {
-		var p ParkedStream
-		var pc, pp, at int64
-		if err := rs.Scan(&p.Name, &p.Version, &p.Stream, &pc, &pp, &p.EventID, &p.EventVersion, &p.EventType, &p.Error, &p.Attempts, &at, &p.Request); err != nil {
-			return nil, err
-		}
-		p.Position = chronicle.Position{Commit: uint64(pc), Prepare: uint64(pp)}
-		p.Time = time.Unix(0, at).UTC()
-		out = append(out, p)
-	}
-	return out, rs.Err()
+	})
 }
 
 // Parked returns the parked streams of the named projection's active
 // version, oldest first.
 func (r *Runner) Parked(ctx context.Context, name string) ([]ParkedStream, error) {
-	w, err := r.activeVersion(ctx, name)
-	if err != nil {
+	if err := r.known(name); err != nil {
 		return nil, err
 	}
-	ps, err := r.parked(ctx, r.db, name, w.version)
-	if err != nil {
-		return nil, fmt.Errorf("projection: parked %s: %w", name, err)
-	}
-	return ps, nil
+	return r.activeParked(ctx, name)
 }
 
 // Log returns what was recorded of the named projection (all versions):
-// parked, retried and skipped events, resets, switches and failures, oldest
-// first.
+// parked, retried and skipped events, resets and reset requests, switches,
+// retirements and failures, oldest first.
 func (r *Runner) Log(ctx context.Context, name string) ([]LogEntry, error) {
-	if _, ok := r.projs[name]; !ok {
-		return nil, fmt.Errorf("%w: %q", ErrUnknown, name)
+	if err := r.known(name); err != nil {
+		return nil, err
 	}
-	rs, err := r.db.QueryContext(ctx, r.d.logList, name)
-	if err != nil {
-		return nil, fmt.Errorf("projection: log %s: %w", name, err)
-	}
-	defer rs.Close()
-	var out []LogEntry
-	for rs.Next() {
-		var e LogEntry
-		var at, pc, pp int64
-		if err := rs.Scan(&e.Name, &e.Version, &at, &e.Action, &e.Stream, &pc, &pp, &e.EventID, &e.Detail); err != nil {
-			return nil, fmt.Errorf("projection: log %s: %w", name, err)
-		}
-		e.Time = time.Unix(0, at).UTC()
-		e.Position = chronicle.Position{Commit: uint64(pc), Prepare: uint64(pp)}
-		out = append(out, e)
-	}
-	return out, rs.Err()
+	return r.logEntries(ctx, name)
 }
 
 // Retry asks the named projection to apply a parked stream's held events
@@ -646,6 +457,9 @@ func (r *Runner) Skip(ctx context.Context, name, stream string) error {
 }
 
 func (r *Runner) request(ctx context.Context, name, stream, action string) error {
+	if err := r.known(name); err != nil {
+		return err
+	}
 	act, err := r.activeVersion(ctx, name)
 	if err != nil {
 		return err
@@ -671,14 +485,9 @@ func (r *Runner) request(ctx context.Context, name, stream, action string) error
 		w.waiters[stream] = slices.DeleteFunc(w.waiters[stream], func(c chan error) bool { return c == done })
 		r.mu.Unlock()
 	}
-	res, err := r.db.ExecContext(ctx, r.d.parkedRequest, action, name, act.version, stream)
-	if err != nil {
+	if err := r.tables.request(ctx, name, act.version, stream, action); err != nil {
 		unwait()
-		return fmt.Errorf("projection: %s %s of %s: %w", action, stream, name, err)
-	}
-	if n, err := res.RowsAffected(); err == nil && n == 0 {
-		unwait()
-		return fmt.Errorf("%w: %q in %s", ErrNotParked, stream, name)
+		return err
 	}
 	if done == nil {
 		return nil
@@ -700,7 +509,8 @@ func (r *Runner) request(ctx context.Context, name, stream, action string) error
 // streams and failure, runs the projection's Reset function (to clear its
 // read model) and records the reset; the version then replays everything
 // (its batches say Replaying). The runner that holds the version notices at
-// once when it is this one, else within a third of Options.LeaseTTL.
+// once when it is this one, else within a third of Options.LeaseTTL. A
+// reset that an [Admin] requested for that version is thereby done.
 func (r *Runner) Reset(ctx context.Context, name string) error {
 	p, ok := r.projs[name]
 	if !ok {
@@ -724,18 +534,7 @@ func (r *Runner) Reset(ctx context.Context, name string) error {
 		if version == 0 {
 			return fmt.Errorf("%w: %q has no version in the store yet (Run registers it)", ErrUnknown, name)
 		}
-		if _, err := tx.ExecContext(ctx, r.d.reset, nowNS(), name, version); err != nil {
-			return err
-		}
-		if _, err := tx.ExecContext(ctx, r.d.parkedDeleteAll, name, version); err != nil {
-			return err
-		}
-		if p.Reset != nil {
-			if err := p.Reset(ctx, tx, name, version); err != nil {
-				return err
-			}
-		}
-		return r.logTx(ctx, tx, name, version, "reset", "", at, "", "")
+		return r.reset(ctx, tx, name, version, at, p.Reset)
 	})
 	if err != nil {
 		if errors.Is(err, ErrUnknown) {

@@ -49,9 +49,11 @@ type worker struct {
 	waiters  map[string][]chan error // Retry/Skip callers by stream
 
 	// Owned by the worker's goroutine.
-	dbScan  chronicle.Position // the checkpoint as stored
-	parked  map[string]ParkedStream
-	renewAt time.Time
+	dbScan      chronicle.Position // the checkpoint as stored
+	parked      map[string]ParkedStream
+	renewAt     time.Time
+	resetAt     time.Time // when to look for a requested reset again
+	resetFailed int64     // the requested reset whose Reset function failed (its log seq)
 }
 
 func (r *Runner) newWorker(p *Projection, version int) *worker {
@@ -236,6 +238,11 @@ func (w *worker) serve(ctx, hard context.Context) error {
 	if row.stage == Retired {
 		return errRetired
 	}
+	// A reset requested through an Admin comes first: it is also how a
+	// checkpoint that no longer matches the store (verify) is rebuilt.
+	if err := w.takeReset(hard); err != nil {
+		return err
+	}
 	if row.failure != "" {
 		// A restart: try again what failed before (the code may be fixed).
 		if _, err := w.r.db.ExecContext(hard, w.r.d.clearFailure, w.p.Name, w.version, w.r.owner); err != nil {
@@ -265,6 +272,11 @@ func (w *worker) serve(ctx, hard context.Context) error {
 	poked := true
 	atHead := false // the last page read was not full
 	for {
+		if time.Now().After(w.resetAt) { // a reset requested through an Admin
+			if err := w.takeReset(hard); err != nil {
+				return err
+			}
+		}
 		if poked && len(w.parked) > 0 {
 			if err := w.resolveRequests(ctx, hard); err != nil {
 				return err
@@ -884,7 +896,8 @@ func (w *worker) fail(ctx context.Context, err error) {
 
 // idleFailed keeps a failed projection's lease, so that other runners do
 // not run into the same error, until ctx ends (false) or a Reset clears the
-// failure (true).
+// failure (true): one made by any runner, or one requested through an
+// Admin, which this worker carries out.
 func (w *worker) idleFailed(ctx, hard context.Context) bool {
 	for {
 		sleep(ctx, w.r.opts.LeaseTTL/3, w.pokeCh)
@@ -899,8 +912,73 @@ func (w *worker) idleFailed(ctx, hard context.Context) bool {
 			w.set(func() { w.state, w.lastErr = Stopped, "" })
 			return true
 		}
+		var f *failure
+		switch err := w.takeReset(hard); {
+		case errors.Is(err, errMoved):
+			w.set(func() { w.state, w.lastErr = Stopped, "" })
+			return true
+		case errors.As(err, &f):
+			w.fail(hard, f.err)
+		case err != nil:
+			w.logger().warn("requested reset", err)
+		}
 		if _, err := w.r.db.ExecContext(hard, w.r.d.keep, w.r.opts.LeaseTTL.Milliseconds(), w.p.Name, w.version, w.r.owner); err != nil {
 			continue
 		}
 	}
+}
+
+// takeReset carries out the reset requested through an [Admin] for this
+// version, if one is pending, as [Runner.Reset] would: in one transaction
+// it moves the checkpoint back to the start, forgets the version's parked
+// streams and failure, runs the projection's Reset function and logs the
+// reset, which ends the request. It returns errMoved once it has reset the
+// version (serving starts over, replaying), nil when there was nothing to
+// do, and a failure when the Reset function failed: the transaction rolls
+// back, the request stays pending, and this worker does not try it again
+// until a new request (or a restart of the runner).
+func (w *worker) takeReset(ctx context.Context) error {
+	w.resetAt = time.Now().Add(w.r.opts.LeaseTTL / 3)
+	seq, err := w.r.resetRequest(ctx, w.r.db, w.p.Name, w.version)
+	if err != nil || seq == 0 || seq == w.resetFailed {
+		return err
+	}
+	var fnErr error
+	fn := w.p.Reset
+	if fn != nil {
+		fn = func(ctx context.Context, tx *sql.Tx, name string, version int) error {
+			fnErr = w.p.Reset(ctx, tx, name, version)
+			return fnErr
+		}
+	}
+	var from chronicle.Position
+	done := false
+	err = w.r.tx(ctx, func(tx *sql.Tx) error {
+		if err := w.r.lockName(ctx, tx, w.p.Name); err != nil {
+			return err
+		}
+		// Another runner may have reset the version meanwhile.
+		if seq, err = w.r.resetRequest(ctx, tx, w.p.Name, w.version); err != nil || seq == 0 {
+			return err
+		}
+		cur, err := w.row(ctx, tx)
+		if err != nil || cur.stage == Retired { // a retired version's request lapses
+			return err
+		}
+		from, done = cur.pos, true
+		return w.r.reset(ctx, tx, w.p.Name, w.version, from, fn)
+	})
+	switch {
+	case fnErr != nil:
+		w.resetFailed = seq
+		return &failure{fmt.Errorf("requested reset: %w", fnErr)}
+	case err != nil:
+		return err
+	case !done:
+		return nil
+	}
+	w.logger().info("reset as requested", "checkpoint", from.String())
+	w.dbScan = chronicle.Position{}
+	w.set(func() { w.scan, w.caughtUp = chronicle.Position{}, false })
+	return errMoved
 }
