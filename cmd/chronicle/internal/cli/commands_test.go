@@ -169,8 +169,9 @@ func TestInfo(t *testing.T) {
 		t.Errorf("info = %s", out)
 	}
 	code, out, _ = run(t, "--db", db, "info")
-	for _, want := range []string{"backend:    sqlite", "events:     6", "streams:    4", "head:       6", "snapshots:  2", "file:", "wal:"} {
-		if code != 0 || !strings.Contains(out, want) {
+	flat := strings.Join(strings.Fields(out), " ")
+	for _, want := range []string{"backend: sqlite", "events: 6", "streams: 4", "head: 6", "snapshots: 2", "file:", "wal:", "projections: 0"} {
+		if code != 0 || !strings.Contains(flat, want) {
 			t.Errorf("info: want %q in:\n%s", want, out)
 		}
 	}
@@ -371,9 +372,24 @@ func TestTail(t *testing.T) {
 		{"stream", []string{"tail", "order-1", "--from", "1", "--json"}, []string{"order-1", "order-1", "order-1"}, "order-1"},
 		{"all filtered", []string{"tail", "--all", "--from", "3", "--type", "Live", "--json"}, []string{"log"}, "log"},
 		{"all from the end", []string{"tail", "--json"}, []string{"blob"}, "blob"},
+		{"postgres", []string{"tail", "--all", "--from", "0", "--stream-prefix", "order-1", "--json"}, []string{"order-1", "order-1", "order-1", "order-1"}, "order-1"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			db := fixtureFile(t)
+			db := []string{"--db", ""}
+			if tc.name == "postgres" {
+				url, schema := pgStore(t)
+				st, err := postgres.Open(t.Context(), url, &postgres.Options{Schema: schema})
+				if err != nil {
+					t.Fatal(err)
+				}
+				fixture(t, st)
+				if err := st.Close(); err != nil {
+					t.Fatal(err)
+				}
+				db = []string{"--db", url, "--schema", schema}
+			} else {
+				db[1] = fixtureFile(t)
+			}
 			ctx, cancel := context.WithCancel(t.Context())
 			defer cancel()
 			r, w, err := os.Pipe()
@@ -383,7 +399,7 @@ func TestTail(t *testing.T) {
 			done := make(chan int, 1)
 			var errb strings.Builder
 			go func() {
-				code := Main(ctx, append([]string{"--db", db}, tc.args...), Env{Stdout: w, Stderr: &errb, Getenv: func(string) string { return "" }})
+				code := Main(ctx, append(db, tc.args...), Env{Stdout: w, Stderr: &errb, Getenv: func(string) string { return "" }})
 				w.Close()
 				done <- code
 			}()
@@ -420,7 +436,7 @@ func TestTail(t *testing.T) {
 				case <-tick.C:
 					if len(got) == len(tc.want)-1 {
 						appended++
-						if code, _, errOut := run(t, "--db", db, "append", tc.append, "Live", "--id", fmt.Sprint("live-", appended)); code != 0 {
+						if code, _, errOut := run(t, append(db, "append", tc.append, "Live", "--id", fmt.Sprint("live-", appended))...); code != 0 {
 							t.Fatalf("append: %s", errOut)
 						}
 					}

@@ -11,6 +11,7 @@ import (
 
 	"github.com/chronicle-go/chronicle"
 	"github.com/chronicle-go/chronicle/postgres"
+	"github.com/chronicle-go/chronicle/projection"
 	"github.com/chronicle-go/chronicle/sqlite"
 	"github.com/spf13/cobra"
 )
@@ -111,6 +112,8 @@ type storeInfo struct {
 	Snapshots     int64  `json:"snapshots"`
 	FileBytes     *int64 `json:"file_bytes,omitempty"`
 	WALBytes      *int64 `json:"wal_bytes,omitempty"`
+	// Projections are the versions of projections the store records.
+	Projections []projectionJSON `json:"projections,omitempty"`
 }
 
 func (a *app) infoCmd() *cobra.Command {
@@ -151,6 +154,18 @@ func (a *app) infoCmd() *cobra.Command {
 				fmt.Fprintf(tw, "file:\t%s\n", bytesHuman(*info.FileBytes))
 				fmt.Fprintf(tw, "wal:\t%s\n", bytesHuman(*info.WALBytes))
 			}
+			fmt.Fprintf(tw, "projections:\t%d\n", len(info.Projections))
+			for _, p := range info.Projections {
+				lag := "at the head"
+				if p.LagEvents > 0 {
+					lag = fmt.Sprintf("%d events behind (%.3fs)", p.LagEvents, p.LagSeconds)
+				}
+				fmt.Fprintf(tw, "  %s v%d:\t%s, %s, %s", p.Name, p.Version, p.Stage, p.State, lag)
+				if p.ParkedStreams > 0 {
+					fmt.Fprintf(tw, ", %d parked streams", p.ParkedStreams)
+				}
+				fmt.Fprintln(tw)
+			}
 			return tw.Flush()
 		},
 	}
@@ -182,11 +197,23 @@ func (s *store) info(ctx context.Context) (storeInfo, error) {
 		info.FileBytes, info.WALBytes = &main, &wal
 	}
 	db, ok := s.Backend().(sqlStore)
-	if ok {
-		q := "SELECT count(*) FROM " + db.SQLTable("snapshots")
-		if err := db.DB().QueryRowContext(ctx, q).Scan(&info.Snapshots); err != nil {
-			return info, fmt.Errorf("count snapshots: %w", err)
-		}
+	if !ok {
+		return info, nil
+	}
+	q := "SELECT count(*) FROM " + db.SQLTable("snapshots")
+	if err := db.DB().QueryRowContext(ctx, q).Scan(&info.Snapshots); err != nil {
+		return info, fmt.Errorf("count snapshots: %w", err)
+	}
+	ad, err := projection.NewAdmin(s.Store)
+	if err != nil {
+		return info, err
+	}
+	sts, err := ad.Status(ctx)
+	if err != nil {
+		return info, err
+	}
+	for _, st := range sts {
+		info.Projections = append(info.Projections, newProjectionJSON(st))
 	}
 	return info, nil
 }
