@@ -34,6 +34,16 @@ type Env struct {
 	// Version is what "chronicle version" prints before the build
 	// information; empty means the module version from the build.
 	Version string
+
+	tune tuning // set by tests only
+}
+
+// tuning holds the internals that tests change; the zero value means the
+// defaults.
+type tuning struct {
+	heldBytes  int           // import and copy: bytes of pending events before the oldest batches go
+	maxStreams int           // import and copy: streams remembered before the idle ones are forgotten
+	written    func(n int64) // called with the number of events written so far (export, import, copy)
 }
 
 // usageError is a bad command line: exit code 2.
@@ -144,21 +154,17 @@ command line, 130 interrupted (tail exits 0 on Ctrl-C).`,
 		a.appendCmd(),
 		a.infoCmd(),
 		a.snapshotsCmd(),
+		a.exportCmd(),
+		a.importCmd(),
+		a.copyCmd(),
 		a.projectionsCmd(),
 		a.verifyCmd(),
 		a.benchCmd(),
 		a.completionCmd(root),
 		a.versionCmd(),
 	)
-	for _, c := range a.extraCmds() {
-		root.AddCommand(c)
-	}
 	return root
 }
-
-// extraCmds are the commands defined in files of their own (export,
-// import, copy, verify, projections).
-func (a *app) extraCmds() []*cobra.Command { return nil }
 
 // args returns a cobra.PositionalArgs that wants between min and max
 // arguments (max < 0: no upper bound), as a usage error.

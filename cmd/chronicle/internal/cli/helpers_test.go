@@ -27,8 +27,13 @@ func runIn(t *testing.T, input string, args ...string) (code int, stdout, stderr
 }
 
 func runCtx(ctx context.Context, stdin io.Reader, args ...string) (code int, stdout, stderr string) {
+	return runTuned(ctx, tuning{}, stdin, args...)
+}
+
+// runTuned runs the command with internals changed as tune says.
+func runTuned(ctx context.Context, tune tuning, stdin io.Reader, args ...string) (code int, stdout, stderr string) {
 	var out, errb bytes.Buffer
-	code = Main(ctx, args, Env{Stdin: stdin, Stdout: &out, Stderr: &errb, Getenv: func(string) string { return "" }})
+	code = Main(ctx, args, Env{Stdin: stdin, Stdout: &out, Stderr: &errb, Getenv: func(string) string { return "" }, tune: tune})
 	return code, out.String(), errb.String()
 }
 

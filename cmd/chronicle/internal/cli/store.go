@@ -83,7 +83,9 @@ func (a *app) openAt(ctx context.Context, loc location, create bool) (*store, er
 		if loc.schema != "" {
 			return nil, usagef("--schema applies to PostgreSQL stores only, and %s is a SQLite file", loc.url)
 		}
-		st, err = sqlite.Open(ctx, loc.url, &sqlite.Options{NoCreate: !create, Logger: a.log})
+		// The commands stream through a store once: a small page cache per
+		// connection (the default is 16 MiB) keeps their memory low.
+		st, err = sqlite.Open(ctx, loc.url, &sqlite.Options{NoCreate: !create, Logger: a.log, CacheSizeKiB: 2048})
 	}
 	if errors.Is(err, chronicle.ErrNoStore) {
 		return nil, fmt.Errorf("no store at %s (only append, import and copy create one)", loc)
