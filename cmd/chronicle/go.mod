@@ -1,3 +1,9 @@
+// The chronicle command-line tool, a module of its own so that the
+// library's go.mod does not carry its dependencies (cobra, progressbar).
+// The replace below builds it against the library beside it; a release
+// tags this module (cmd/chronicle/vX.Y.Z) with the require naming the
+// tagged library and without the replace, which go install @version
+// refuses.
 module github.com/chronicle-go/chronicle/cmd/chronicle
 
 go 1.26.8

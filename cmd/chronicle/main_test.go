@@ -98,6 +98,20 @@ func TestBinary(t *testing.T) {
 		if n != 500 {
 			t.Errorf("%d lines, want 500", n)
 		}
+		// export and import, through pipes and a file: no progress bar
+		// bytes on either stream.
+		file := filepath.Join(dir, "export.jsonl")
+		for _, args := range [][]string{
+			{"--db", db, "export", "--all"},
+			{"--db", db, "export", "--all", "-o", file},
+			{"--db", filepath.Join(dir, "imported.db"), "import", file},
+			{"--db", db, "verify"},
+		} {
+			code, out, errOut := chronicle("", args...)
+			if code != 0 || strings.ContainsAny(out+errOut, "\r\x1b") {
+				t.Errorf("%v: exit %d, stdout %.200q, stderr %q", args, code, out, errOut)
+			}
+		}
 	})
 	t.Run("tail ends on SIGINT with exit 0", func(t *testing.T) {
 		cmd := exec.Command(bin, "--db", db, "tail", "--all", "--json")
