@@ -3,12 +3,14 @@ package cli
 import (
 	"context"
 	"errors"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/chronicle-go/chronicle"
+	"github.com/chronicle-go/chronicle/postgres"
 	"github.com/chronicle-go/chronicle/projection"
 	"github.com/chronicle-go/chronicle/sqlite"
 )
@@ -17,11 +19,34 @@ import (
 // and its requests are carried out by the runner that holds the projection.
 func TestProjections(t *testing.T) {
 	db := fixtureFile(t)
+	testProjections(t, []string{"--db", db}, func() (*chronicle.Store, error) { return sqlite.Open(t.Context(), db, nil) })
+}
+
+func TestProjectionsPostgres(t *testing.T) {
+	url, schema := pgStore(t)
+	open := func() (*chronicle.Store, error) {
+		return postgres.Open(t.Context(), url, &postgres.Options{Schema: schema})
+	}
+	st, err := open()
+	if err != nil {
+		t.Fatal(err)
+	}
+	fixture(t, st)
+	if err := st.Close(); err != nil {
+		t.Fatal(err)
+	}
+	testProjections(t, []string{"--db", url, "--schema", schema}, open)
+}
+
+// testProjections runs the projections commands on the fixture's store,
+// which db names and open opens.
+func testProjections(t *testing.T, db []string, open func() (*chronicle.Store, error)) {
 	ctx := t.Context()
-	if code, out, _ := run(t, "--db", db, "projections"); code != 0 || strings.Count(out, "\n") != 1 {
+	cmd := func(args ...string) []string { return append(slices.Clone(db), args...) }
+	if code, out, _ := run(t, cmd("projections")...); code != 0 || strings.Count(out, "\n") != 1 {
 		t.Fatalf("projections of a store without any: exit %d:\n%s", code, out)
 	}
-	st, err := sqlite.Open(ctx, db, nil)
+	st, err := open()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -76,7 +101,7 @@ func TestProjections(t *testing.T) {
 		t.Helper()
 		deadline := time.Now().Add(15 * time.Second)
 		for {
-			code, out, errOut := run(t, append([]string{"--db", db}, args...)...)
+			code, out, errOut := run(t, cmd(args...)...)
 			if code == 0 && ok(out) {
 				return out
 			}
@@ -101,27 +126,27 @@ func TestProjections(t *testing.T) {
 	mu.Lock()
 	poisoned = false
 	mu.Unlock()
-	if code, out, errOut := run(t, "--db", db, "projections", "retry", "counts", "blob"); code != 0 || !strings.Contains(out, "retry requested") {
+	if code, out, errOut := run(t, cmd("projections", "retry", "counts", "blob")...); code != 0 || !strings.Contains(out, "retry requested") {
 		t.Fatalf("retry: exit %d, %q %q", code, out, errOut)
 	}
 	wait("retried", func(out string) bool {
 		return strings.Contains(out, `"parked_streams":0`) && strings.Contains(out, `"lag_events":0`)
 	},
 		"projections", "--json")
-	if code, _, errOut := run(t, "--db", db, "projections", "skip", "counts", "order-1"); code != exitFail || !strings.Contains(errOut, "not parked") {
+	if code, _, errOut := run(t, cmd("projections", "skip", "counts", "order-1")...); code != exitFail || !strings.Contains(errOut, "not parked") {
 		t.Errorf("skip of a stream that is not parked: exit %d, stderr %q", code, errOut)
 	}
-	if code, _, errOut := run(t, "--db", db, "projections", "reset", "nope"); code != exitFail || !strings.Contains(errOut, "nope") {
+	if code, _, errOut := run(t, cmd("projections", "reset", "nope")...); code != exitFail || !strings.Contains(errOut, "nope") {
 		t.Errorf("reset of an unknown projection: exit %d, stderr %q", code, errOut)
 	}
 	// Reset through the command: the runner replays every event.
 	before := count("order-1")
-	if code, out, errOut := run(t, "--db", db, "projections", "reset", "counts"); code != 0 || !strings.Contains(out, "reset requested") {
+	if code, out, errOut := run(t, cmd("projections", "reset", "counts")...); code != 0 || !strings.Contains(out, "reset requested") {
 		t.Fatalf("reset: exit %d, %q %q", code, out, errOut)
 	}
 	deadline := time.Now().Add(15 * time.Second)
 	for {
-		code, out, _ := run(t, "--db", db, "projections", "--json")
+		code, out, _ := run(t, cmd("projections", "--json")...)
 		if code == 0 && !strings.Contains(out, "reset_requested") && count("order-1") >= before+3 {
 			break
 		}
@@ -139,7 +164,7 @@ func TestProjections(t *testing.T) {
 	if !strings.Contains(out, "stopped") {
 		t.Errorf("projections after the runner stopped:\n%s", out)
 	}
-	if code, out, _ := run(t, "--db", db, "info"); code != 0 || !strings.Contains(out, "counts v1:") || !strings.Contains(out, "2 events behind") {
+	if code, out, _ := run(t, cmd("info")...); code != 0 || !strings.Contains(out, "counts v1:") || !strings.Contains(out, "2 events behind") {
 		t.Errorf("info: exit %d:\n%s", code, out)
 	}
 }
