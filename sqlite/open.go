@@ -202,15 +202,15 @@ func (b *Backend) open(ctx context.Context, file string) error {
 	} else {
 		b.path = file
 		b.engine = fileEngine()
+		u := url.URL{Scheme: "file", OmitHost: true, Path: file}
 		if b.opts.NoCreate {
 			if _, err := os.Stat(file); errors.Is(err, fs.ErrNotExist) {
 				return fmt.Errorf("sqlite: %w: %s does not exist", chronicle.ErrNoStore, file)
 			}
-		}
-		if err := createFile(file, b.opts.FileMode); err != nil {
+			u.RawQuery = "mode=rw" // should the file go meanwhile, SQLite must not create it
+		} else if err := createFile(file, b.opts.FileMode); err != nil {
 			return fmt.Errorf("sqlite: create %s: %w", file, err)
 		}
-		u := url.URL{Scheme: "file", OmitHost: true, Path: file}
 		rwURI = u.String()
 		u.RawQuery = "mode=ro"
 		roURI = u.String()
