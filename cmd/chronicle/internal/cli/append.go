@@ -147,13 +147,21 @@ again, so a command that failed can be run again.`,
 				events = func(yield func(chronicle.EventData, error) bool) { yield(e, nil) }
 				batch = 1
 			}
-			s, err := a.open(ctx, true)
-			if err != nil {
-				return err
-			}
-			defer s.close(&err)
+			// The store is opened (and created) with the first batch, so
+			// that empty or bad input leaves no store behind.
+			var s *store
+			defer func() {
+				if s != nil {
+					s.close(&err)
+				}
+			}()
 			res := appendResult{Stream: stream}
 			flush := func(b []chronicle.EventData) error {
+				if s == nil {
+					if s, err = a.open(ctx, true); err != nil {
+						return err
+					}
+				}
 				r, err := s.Append(ctx, stream, exp, b...)
 				if err != nil {
 					if res.Written > 0 || len(res.Positions) > 0 {
@@ -170,6 +178,9 @@ again, so a command that failed can be run again.`,
 			}
 			var pending []chronicle.EventData
 			for e, err := range events {
+				if err != nil && len(res.Positions) > 0 {
+					return fmt.Errorf("%w (the %d events before it are appended: version %d)", err, len(res.Positions), res.Version)
+				}
 				if err != nil {
 					return err
 				}

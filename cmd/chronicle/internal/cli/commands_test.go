@@ -520,3 +520,63 @@ func TestPostgres(t *testing.T) {
 		t.Errorf("append: exit %d, %q %q", code, out, errOut)
 	}
 }
+
+func TestLocationHidesPasswords(t *testing.T) {
+	for _, u := range []string{
+		"postgres://app:secret@db:5432/app",
+		"postgres://app@db/app?password=secret&sslmode=disable",
+		"postgresql://db/app?sslpassword=secret",
+	} {
+		if s := (location{url: u}).String(); strings.Contains(s, "secret") || !strings.Contains(s, "db") {
+			t.Errorf("%s shows as %s", u, s)
+		}
+	}
+}
+
+func TestMetaValues(t *testing.T) {
+	md, err := parseMeta([]string{"big=12345678901234567890", "price=1.50", "s=\"7\"", "b=true", "text=hello world"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := `{"b":true,"big":12345678901234567890,"price":1.50,"s":"7","text":"hello world"}`; string(md) != want {
+		t.Errorf("metadata %s, want %s", md, want)
+	}
+	for in, want := range map[string]any{"7": int64(7), "1.5": 1.5, `"7"`: "7", "true": true, "x y": "x y", "1e400": "1e400"} {
+		if got := filterValue(in); got != want {
+			t.Errorf("filterValue(%q) = %#v, want %#v", in, got, want)
+		}
+	}
+}
+
+// TestFlagsBeforeStore: bad flags are usage errors even when the store is
+// missing, and nothing is printed before them.
+func TestFlagsBeforeStore(t *testing.T) {
+	missing := filepath.Join(t.TempDir(), "missing.db")
+	for _, args := range [][]string{
+		{"read", "s", "--from", "x"},
+		{"read", "s", "--limit", "-1"},
+		{"read", "--all", "--meta", "x"},
+		{"tail", "s", "--from", "x"},
+		{"tail", "--all", "--from", "x/y/z"},
+	} {
+		code, out, errOut := run(t, append([]string{"--db", missing}, args...)...)
+		if code != exitUsage || out != "" {
+			t.Errorf("%v: exit %d, stdout %q, stderr %q", args, code, out, errOut)
+		}
+	}
+}
+
+// TestAppendNothingCreatesNothing: append creates the store with its first
+// batch only.
+func TestAppendNothingCreatesNothing(t *testing.T) {
+	dir := t.TempDir()
+	db := filepath.Join(dir, "new.db")
+	for _, input := range []string{"", "\n\n", "{\"tipe\":\"x\"}\n"} {
+		if code, _, errOut := runIn(t, input, "--db", db, "append", "s", "-"); code != exitFail {
+			t.Errorf("input %q: exit %d, stderr %q", input, code, errOut)
+		}
+	}
+	if entries, _ := os.ReadDir(dir); len(entries) != 0 {
+		t.Errorf("append of nothing left %d files", len(entries))
+	}
+}

@@ -39,8 +39,10 @@ the target has at their versions already are checked to have the same IDs
 and skipped, so copy resumes when run again after an interruption, and a
 finished copy writes nothing when run again. A stream of the target that
 holds another event at a version is a conflict: copy stops. The events of
-each stream keep their order; how the streams interleave in the target's
-global stream follows the source's batch by batch only.
+each stream keep their order; across streams, batches in flight at once
+(--parallel) commit in any order, so the interleaving of streams in the
+target's global stream differs from the source's (--parallel 1 follows it
+batch by batch).
 
 --verify then compares the stores event by event: every stream of the
 source must be in the target with the same version, and each event the

@@ -119,6 +119,9 @@ stderr when stderr is a terminal (and stdout is not).`,
 				return err
 			}
 			defer s.close(&err)
+			if output != "" && s.holds(output) {
+				return usagef("-o %s is a file of the store itself", output)
+			}
 			x, err := s.planExport(ctx, args)
 			if x != nil {
 				x.onWritten = a.env.tune.written

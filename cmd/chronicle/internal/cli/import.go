@@ -38,9 +38,8 @@ import (
 // oldest go until they hold less, which bounds memory whatever the number
 // of streams and however their events interleave. So does forgetting the
 // idle streams when there are many (their version is looked up again when
-// they come back). Each stream's events land in order; the streams
-// interleave in the target's global stream batch by batch, not event by
-// event as in the input.
+// they come back). Each stream's events land in order; across streams,
+// the batches in flight at once commit in any order.
 
 // Defaults of the engine.
 const (
@@ -342,7 +341,7 @@ func (e *engine) finish(err error) error {
 	}
 	e.wg.Wait()
 	if e.ctx.Err() != nil {
-		return fmt.Errorf("interrupted after %d events read: %d written, %d already there; the target holds whole batches: run the same command again to resume",
+		return fmt.Errorf("interrupted after %d events read: at least %d written, %d already there; the target holds whole batches: run the same command again to resume",
 			e.read, e.written.Load(), e.already.Load())
 	}
 	e.mu.Lock()
@@ -517,10 +516,12 @@ stops with the file's line, and nothing of that stream's batch is written
 (batches of other streams may be). So is a gap: a stream's first new event
 must be at the version after the store's.
 
-The events of each stream are in the same order as in the file; how the
-streams interleave in the global stream follows the file's order batch by
-batch only. A summary goes to stdout; a progress bar (bytes of FILE) to
-stderr when it is a terminal.`,
+The events of each stream are in the same order as in the file. Across
+streams, batches in flight at once (--parallel) commit in any order, so the
+interleaving of streams in the global stream differs from the file's;
+--parallel 1 writes the batches in the order they fill, which follows the
+file's batch by batch. A summary goes to stdout; a progress bar (bytes of
+FILE) to stderr when it is a terminal.`,
 		Example: `  chronicle --db events.db import events.jsonl
   chronicle --db postgres://localhost/app import events.jsonl
   gunzip -c events.jsonl.gz | chronicle --db events.db import -`,

@@ -68,7 +68,7 @@ func (f *filterFlags) filter(all bool) (chronicle.Filter, error) {
 		if _, seen := values[path]; !seen {
 			paths = append(paths, path)
 		}
-		values[path] = append(values[path], metaValue(value))
+		values[path] = append(values[path], filterValue(value))
 	}
 	for _, p := range paths {
 		if vs := values[p]; len(vs) == 1 {
@@ -84,19 +84,34 @@ func (f *filterFlags) filter(all bool) (chronicle.Filter, error) {
 }
 
 // metaValue reads a command-line value: a JSON number, true, false or
-// quoted string as that; anything else as text.
+// quoted string as that (a number as its exact text, json.Number); anything
+// else as text.
 func metaValue(s string) any {
+	dec := json.NewDecoder(strings.NewReader(s))
+	dec.UseNumber()
 	var v any
-	if json.Unmarshal([]byte(s), &v) == nil {
-		switch x := v.(type) {
-		case bool, string:
-			return x
-		case float64:
-			if n, err := strconv.ParseInt(s, 10, 64); err == nil {
-				return n
-			}
-			return x
+	if dec.Decode(&v) == nil && !dec.More() {
+		switch v.(type) {
+		case bool, string, json.Number:
+			return v
 		}
+	}
+	return s
+}
+
+// filterValue is metaValue as a filter takes it: a number as int64 when
+// it is an integer that fits, else as float64.
+func filterValue(s string) any {
+	v := metaValue(s)
+	n, ok := v.(json.Number)
+	if !ok {
+		return v
+	}
+	if i, err := n.Int64(); err == nil {
+		return i
+	}
+	if f, err := n.Float64(); err == nil {
+		return f
 	}
 	return s
 }
@@ -176,29 +191,37 @@ read newest first, where 0 (the default) means from the end.`,
 			return argsN(args, 1, 1, "give a STREAM, or --all for the global stream")
 		},
 		RunE: func(cmd *cobra.Command, args []string) (err error) {
-			var seq iter.Seq2[chronicle.Event, error]
+			// Every flag is checked before the store is opened.
+			flt, err := f.filter.filter(f.all)
+			if err != nil {
+				return err
+			}
+			if f.limit < 0 {
+				return usagef("--limit must not be negative")
+			}
+			var (
+				fromPos     chronicle.Position
+				fromVersion int64
+			)
+			if f.all {
+				fromPos, err = parseFromPosition(f.from)
+			} else {
+				fromVersion, err = parseFromVersion(f.from)
+			}
+			if err != nil {
+				return err
+			}
 			s, err := a.open(cmd.Context(), false)
 			if err != nil {
 				return err
 			}
 			defer s.close(&err)
-			flt, err := f.filter.filter(f.all)
-			if err != nil {
-				return err
-			}
 			opts := &chronicle.ReadOptions{Backwards: f.back, Limit: f.limit, Filter: flt}
+			var seq iter.Seq2[chronicle.Event, error]
 			if f.all {
-				from, err := parseFromPosition(f.from)
-				if err != nil {
-					return err
-				}
-				seq = s.ReadAll(cmd.Context(), from, opts)
+				seq = s.ReadAll(cmd.Context(), fromPos, opts)
 			} else {
-				from, err := parseFromVersion(f.from)
-				if err != nil {
-					return err
-				}
-				seq = s.Read(cmd.Context(), args[0], from, opts)
+				seq = s.Read(cmd.Context(), args[0], fromVersion, opts)
 			}
 			p := newEventPrinter(cmd.OutOrStdout(), f.json, f.all)
 			p.header()
@@ -280,6 +303,15 @@ repeat. --json prints JSON Lines, one line per event as it arrives.`,
 			if err != nil {
 				return err
 			}
+			fromPos, fromVersion := chronicle.EndPosition(), chronicle.FromEnd
+			if f.from != "" && all {
+				fromPos, err = parseFromPosition(f.from)
+			} else if f.from != "" {
+				fromVersion, err = parseFromVersion(f.from)
+			}
+			if err != nil {
+				return err
+			}
 			s, err := a.open(ctx, false)
 			if err != nil {
 				return err
@@ -288,21 +320,9 @@ repeat. --json prints JSON Lines, one line per event as it arrives.`,
 			var seq iter.Seq2[chronicle.Event, error]
 			opts := &chronicle.WatchOptions{Filter: flt}
 			if all {
-				from := chronicle.EndPosition()
-				if f.from != "" {
-					if from, err = parseFromPosition(f.from); err != nil {
-						return err
-					}
-				}
-				seq = s.WatchAll(ctx, from, opts)
+				seq = s.WatchAll(ctx, fromPos, opts)
 			} else {
-				from := chronicle.FromEnd
-				if f.from != "" {
-					if from, err = parseFromVersion(f.from); err != nil {
-						return err
-					}
-				}
-				seq = s.Watch(ctx, args[0], from, opts)
+				seq = s.Watch(ctx, args[0], fromVersion, opts)
 			}
 			p := newEventPrinter(cmd.OutOrStdout(), f.json, all)
 			p.header()

@@ -23,7 +23,8 @@ import (
 //	 "time":"2026-12-02T09:00:00.123456789Z","data":{…},"metadata":{…}}
 //
 // data holds the payload as written when it is JSON on one line; any other
-// payload is "data_base64" (standard base64) instead, so that every byte
+// payload (or JSON with spaces around it, or bytes that are not UTF-8
+// inside a JSON string) is "data_base64" (standard base64) instead, so that every byte
 // comes back as it was. Metadata is always a JSON object, written as
 // stored ("metadata_base64" in the rare case of a line break inside it).
 // Fields that are empty are left out.
@@ -67,8 +68,13 @@ func appendRaw(b []byte, name string, raw []byte) []byte {
 	return append(b, '"')
 }
 
+// oneLineJSON reports whether raw can stand in a JSON line as it is and
+// come back byte for byte: valid JSON, on one line, valid UTF-8 (JSON
+// tools replace bad bytes), without spaces around the value (which a
+// decoder drops).
 func oneLineJSON(raw []byte) bool {
-	return bytes.IndexByte(raw, '\n') < 0 && bytes.IndexByte(raw, '\r') < 0 && json.Valid(raw)
+	return bytes.IndexByte(raw, '\n') < 0 && bytes.IndexByte(raw, '\r') < 0 &&
+		len(bytes.TrimSpace(raw)) == len(raw) && utf8.Valid(raw) && json.Valid(raw)
 }
 
 func appendString(b []byte, s string) []byte {

@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/url"
+	"os"
 	"runtime/debug"
 	"strings"
 
@@ -23,20 +25,24 @@ func (l location) postgres() bool {
 	return strings.HasPrefix(l.url, "postgres://") || strings.HasPrefix(l.url, "postgresql://")
 }
 
-// String names the store for messages, without a password.
+// String names the store for messages, without a password (in the URL's
+// user information or in its query).
 func (l location) String() string {
 	if !l.postgres() {
 		return l.url
 	}
 	s := l.url
-	if at := strings.LastIndex(s, "@"); at >= 0 {
-		if i := strings.Index(s, "://"); i >= 0 && i < at {
-			user := s[i+3 : at]
-			if c := strings.Index(user, ":"); c >= 0 {
-				user = user[:c] + ":***"
+	if u, err := url.Parse(l.url); err == nil {
+		q := u.Query()
+		for _, k := range []string{"password", "sslpassword"} {
+			if q.Has(k) {
+				q.Set(k, "xxxxx")
 			}
-			s = s[:i+3] + user + s[at:]
 		}
+		u.RawQuery = q.Encode()
+		s = u.Redacted()
+	} else {
+		s = "(a PostgreSQL URL that does not parse)"
 	}
 	schema := l.schema
 	if schema == "" {
@@ -94,6 +100,24 @@ func (a *app) openAt(ctx context.Context, loc location, create bool) (*store, er
 		return nil, fmt.Errorf("open %s: %w", loc, err)
 	}
 	return &store{Store: st, loc: loc}, nil
+}
+
+// holds reports whether path is one of the files of a SQLite store (the
+// database, its -wal, -shm or -journal), which a command must not write.
+func (s *store) holds(path string) bool {
+	if s.loc.postgres() {
+		return false
+	}
+	fp, err := os.Stat(path)
+	if err != nil {
+		return false
+	}
+	for _, suffix := range []string{"", "-wal", "-shm", "-journal"} {
+		if fs, err := os.Stat(s.loc.url + suffix); err == nil && os.SameFile(fp, fs) {
+			return true
+		}
+	}
+	return false
 }
 
 // close closes s, reporting its error unless err is set already.
