@@ -85,6 +85,10 @@ func (it *item) size() int {
 // streamState is what the engine knows of one stream.
 type streamState struct {
 	name string
+	// partial: the input's events of the stream start after version 1, so
+	// the target's first events are not checked against the input, and
+	// an ID of the input may be among them (set before the first batch).
+	partial bool
 	// Owned by the dispatcher (engine.put):
 	last    int64 // version of the stream's last event put
 	pending []item
@@ -193,7 +197,7 @@ func (e *engine) put(it item) error {
 		// expectation fails and the engine looks again). Each stream
 		// counts once: at its version 1, or when first seen if its
 		// events start later (once no stream was forgotten).
-		s = &streamState{name: it.stream, known: e.fresh && it.version == 1}
+		s = &streamState{name: it.stream, known: e.fresh && it.version == 1, partial: it.version > 1}
 		if it.version == 1 || !e.evicted {
 			e.nstreams++
 		}
@@ -390,6 +394,9 @@ func (e *engine) write(s *streamState, batch []item) error {
 		if err := repeatedID(s.name, batch); err != nil {
 			return err
 		}
+		if err := e.notElsewhere(s, cur, rest); err != nil {
+			return err
+		}
 		events := make([]chronicle.EventData, len(rest))
 		for i := range rest {
 			events[i] = rest[i].event
@@ -416,6 +423,26 @@ func (e *engine) write(s *streamState, batch []item) error {
 		}
 		return nil
 	}
+}
+
+// notElsewhere checks, for a stream whose first events the input leaves
+// out, that no event of rest is in the target's stream already (the store
+// would skip it and write the others at other versions).
+func (e *engine) notElsewhere(s *streamState, cur int64, rest []item) error {
+	if !s.partial || cur == 0 {
+		return nil
+	}
+	for _, it := range rest {
+		ev, found, err := e.dst.EventByID(e.ctx, s.name, it.event.ID)
+		if err != nil {
+			return fmt.Errorf("%s: %w", it.where(), err)
+		}
+		if found {
+			return fmt.Errorf("%s: stream %q version %d conflicts with the target: its ID %q is there at version %d already (nothing of this batch of the stream was written)",
+				it.where(), s.name, it.version, it.event.ID, ev.Version)
+		}
+	}
+	return nil
 }
 
 // verify checks that the target's stream holds items (consecutive

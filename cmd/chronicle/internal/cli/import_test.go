@@ -187,3 +187,24 @@ func TestImportSmallMemory(t *testing.T) {
 		t.Errorf("again: exit %d, stdout %q", code, out)
 	}
 }
+
+// TestImportPartialStream: a file whose stream starts after version 1
+// continues the target's stream, unless an ID of it is there already at an
+// earlier version: then nothing of the batch is written.
+func TestImportPartialStream(t *testing.T) {
+	dst := filepath.Join(t.TempDir(), "new.db")
+	st := openSQLite(t, dst)
+	if _, err := st.Append(t.Context(), "s", chronicle.Any, chronicle.EventData{ID: "pre", Type: "T"}); err != nil {
+		t.Fatal(err)
+	}
+	code, _, errOut := runIn(t, header+ev("s", 2, "pre")+ev("s", 3, "n"), "--db", dst, "import", "-")
+	if code != exitFail || !strings.Contains(errOut, `line 2: stream "s" version 2 conflicts with the target: its ID "pre" is there at version 1 already`) {
+		t.Errorf("exit %d, stderr %q", code, errOut)
+	}
+	if info, err := st.StreamInfo(t.Context(), "s"); err != nil || info.Version != 1 {
+		t.Errorf("stream s: %+v, %v; want version 1 still", info, err)
+	}
+	if code, out, errOut := runIn(t, header+ev("s", 2, "n2")+ev("s", 3, "n3"), "--db", dst, "import", "-"); code != 0 || !strings.Contains(out, "2 written") {
+		t.Errorf("continuing the stream: exit %d, %q %q", code, out, errOut)
+	}
+}
