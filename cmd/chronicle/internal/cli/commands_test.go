@@ -77,6 +77,28 @@ func fixtureFile(t *testing.T) string {
 	return path
 }
 
+// fixturePostgres returns the URL and schema of a PostgreSQL store
+// holding the fixture (skipping the test without PostgreSQL).
+func fixturePostgres(t *testing.T) (url, schema string) {
+	t.Helper()
+	url, schema = pgStore(t)
+	fixtureIn(t, url, schema)
+	return url, schema
+}
+
+// fixtureIn writes the fixture into the PostgreSQL store at url, schema.
+func fixtureIn(t *testing.T, url, schema string) {
+	t.Helper()
+	st, err := postgres.Open(t.Context(), url, &postgres.Options{Schema: schema})
+	if err != nil {
+		t.Fatal(err)
+	}
+	fixture(t, st)
+	if err := st.Close(); err != nil {
+		t.Fatal(err)
+	}
+}
+
 // snapshotTimes hides the save times of snapshots, which the store sets.
 var snapshotTimes = regexp.MustCompile(`20\d\d-\d\d-\d\dT[0-9:.]+Z`)
 
@@ -377,15 +399,7 @@ func TestTail(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			db := []string{"--db", ""}
 			if tc.name == "postgres" {
-				url, schema := pgStore(t)
-				st, err := postgres.Open(t.Context(), url, &postgres.Options{Schema: schema})
-				if err != nil {
-					t.Fatal(err)
-				}
-				fixture(t, st)
-				if err := st.Close(); err != nil {
-					t.Fatal(err)
-				}
+				url, schema := fixturePostgres(t)
 				db = []string{"--db", url, "--schema", schema}
 			} else {
 				db[1] = fixtureFile(t)
@@ -464,14 +478,7 @@ func TestPostgres(t *testing.T) {
 	if code, _, errOut := run(t, append(pg, "streams")...); code != exitFail || !strings.Contains(errOut, "no store at") {
 		t.Fatalf("streams on a missing schema: exit %d, stderr %q", code, errOut)
 	}
-	st, err := postgres.Open(t.Context(), url, &postgres.Options{Schema: schema})
-	if err != nil {
-		t.Fatal(err)
-	}
-	fixture(t, st)
-	if err := st.Close(); err != nil {
-		t.Fatal(err)
-	}
+	fixtureIn(t, url, schema)
 	sq := []string{"--db", fixtureFile(t)}
 	// same runs args on both stores; the outputs must be equal once norm
 	// has been applied to each.

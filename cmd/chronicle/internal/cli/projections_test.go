@@ -23,17 +23,9 @@ func TestProjections(t *testing.T) {
 }
 
 func TestProjectionsPostgres(t *testing.T) {
-	url, schema := pgStore(t)
+	url, schema := fixturePostgres(t)
 	open := func() (*chronicle.Store, error) {
 		return postgres.Open(t.Context(), url, &postgres.Options{Schema: schema})
-	}
-	st, err := open()
-	if err != nil {
-		t.Fatal(err)
-	}
-	fixture(t, st)
-	if err := st.Close(); err != nil {
-		t.Fatal(err)
 	}
 	testProjections(t, []string{"--db", url, "--schema", schema}, open)
 }
