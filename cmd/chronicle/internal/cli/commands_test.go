@@ -357,8 +357,13 @@ func TestHelp(t *testing.T) {
 		if !strings.Contains(out, "\n  "+c.Name()+" ") {
 			t.Errorf("--help does not list %s:\n%s", c.Name(), out)
 		}
+		for _, sub := range c.Commands() {
+			if code, sout, _ := run(t, c.Name(), sub.Name(), "--help"); code != 0 || !strings.Contains(sout, "Examples:") {
+				t.Errorf("%s %s --help: exit %d, want examples:\n%s", c.Name(), sub.Name(), code, sout)
+			}
+		}
 		code, cout, _ := run(t, c.Name(), "--help")
-		if code != 0 || !strings.Contains(cout, "Usage:") || !strings.Contains(cout, "Examples:") && c.Name() != "version" {
+		if code != 0 || !strings.Contains(cout, "Usage:") || !strings.Contains(cout, "Examples:") {
 			t.Errorf("%s --help: exit %d, want usage and examples:\n%s", c.Name(), code, cout)
 		}
 	}

@@ -129,9 +129,10 @@ func (s *store) close(err *error) {
 
 func (a *app) versionCmd() *cobra.Command {
 	return &cobra.Command{
-		Use:   "version",
-		Short: "Print the version of chronicle and of its storage engines",
-		Args:  args(0, 0),
+		Use:     "version",
+		Short:   "Print the version of chronicle and of its storage engines",
+		Example: "  chronicle version",
+		Args:    args(0, 0),
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			w := cmd.OutOrStdout()
 			version, goVersion := a.env.Version, ""
