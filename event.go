@@ -66,9 +66,19 @@ type Event struct {
 }
 
 // ValidateStreamName reports whether name can name a stream: 1 to
-// [MaxStreamNameLen] bytes of valid UTF-8 without control characters.
+// [MaxStreamNameLen] bytes of valid UTF-8 without control characters, not
+// starting with '@'. Names starting with '@' are reserved: "@all" named the
+// global stream in the Python original, and here an append, read or watch
+// of it fails with [ErrInvalid] instead of using an ordinary stream of that
+// name (the global stream is [Store.ReadAll] and [Store.WatchAll]).
 func ValidateStreamName(name string) error {
-	return validateName("stream", name, MaxStreamNameLen)
+	if err := validateName("stream", name, MaxStreamNameLen); err != nil {
+		return err
+	}
+	if name[0] == '@' {
+		return invalid("stream", "%q: names starting with @ are reserved (the global stream of every event is read with ReadAll and followed with WatchAll)", name)
+	}
+	return nil
 }
 
 // ValidateEventType reports whether name can be an event's type: 1 to

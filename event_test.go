@@ -69,8 +69,8 @@ func TestValidateStreamName(t *testing.T) {
 // valid UTF-8 without control characters (C0, DEL, C1) or the Unicode line
 // and paragraph separators.
 func acceptableStreamName(s string) bool {
-	if len(s) < 1 || len(s) > chronicle.MaxStreamNameLen || !utf8.ValidString(s) {
-		return false
+	if len(s) < 1 || len(s) > chronicle.MaxStreamNameLen || !utf8.ValidString(s) || s[0] == '@' {
+		return false // '@' starts the reserved names
 	}
 	for _, r := range s {
 		if r < 0x20 || r >= 0x7f && r <= 0x9f || r == '\u2028' || r == '\u2029' {
@@ -81,7 +81,7 @@ func acceptableStreamName(s string) bool {
 }
 
 func FuzzValidateStreamName(f *testing.F) {
-	for _, s := range []string{"orders-1", "", "订单-ü-🚀", "a\x00", "\u0085", strings.Repeat("a", 257)} {
+	for _, s := range []string{"orders-1", "", "订单-ü-🚀", "a\x00", "\u0085", strings.Repeat("a", 257), "@all", "a@b"} {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, name string) {

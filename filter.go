@@ -187,7 +187,11 @@ func (c Condition) validate() error {
 			if !ok {
 				return fmt.Errorf("%s value %v (%T) is not a string", c.Field, v, v)
 			}
-			if err := validateName(c.Field.String(), s, MaxStreamNameLen); err != nil {
+			err := validateName(c.Field.String(), s, MaxStreamNameLen)
+			if err == nil && c.Field == FieldStream && c.Op != OpPrefix {
+				err = ValidateStreamName(s) // a reserved name is no stream's
+			}
+			if err != nil {
 				return fmt.Errorf("%s value %q: %v", c.Field, s, err.(*ValidationError).Reason)
 			}
 		}

@@ -182,6 +182,7 @@ func testFieldsNames(t *testing.T, s *chronicle.Store) {
 
 var validationTests = []test{
 	{name: "StreamNames", run: testValidationStreamNames},
+	{name: "ReservedNames", run: testValidationReserved},
 	{name: "Events", run: testValidationEvents},
 	{name: "ReadArguments", run: testValidationRead},
 }
@@ -197,6 +198,27 @@ var badStreamNames = []struct{ name, stream string }{
 	{"Tab", "a\tb"},
 	{"C1Control", "a\u0085b"},
 	{"LineSeparator", "a\u2028b"},
+	{"ReservedAll", "@all"}, // the Python original's name of the global stream
+	{"Reserved", "@orders"},
+}
+
+// testValidationReserved: "@all", the Python original's name of the
+// global stream, is refused with a message that points to ReadAll and
+// WatchAll, and reading it does not read the global stream.
+func testValidationReserved(t *testing.T, s *chronicle.Store) {
+	ctx := testCtx(t)
+	mustAppend(t, s, "a", chronicle.Any, ev("A"))
+	_, err := s.Append(ctx, "@all", chronicle.Any, ev("A"))
+	wantInvalid(t, "Append", err)
+	if err == nil || !strings.Contains(err.Error(), "ReadAll") || !strings.Contains(err.Error(), "WatchAll") {
+		t.Errorf("Append to @all: %v, want a message pointing to ReadAll and WatchAll", err)
+	}
+	var readErr error
+	for _, err := range s.Read(ctx, "@all", 0, nil) {
+		readErr = err
+		break
+	}
+	wantInvalid(t, "Read of @all", readErr)
 }
 
 // testValidationStreamNames: a bad stream name is rejected by every method
