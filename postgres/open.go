@@ -333,28 +333,23 @@ func (b *Backend) replicaReady(ctx context.Context) error {
 		return nil
 	}
 	schema := pgx.Identifier{b.opts.Schema}.Sanitize()
-	deadline := time.Now().Add(b.opts.VisibilityWait)
 	var version int
-	var err error
-	for {
+	var err error // the last look's
+	timedOut, perr := poll(ctx, b.opts.VisibilityWait, 10*time.Millisecond, 10*time.Millisecond, func() (bool, error) {
 		err = b.read.QueryRow(ctx, "SELECT max(version) FROM "+schema+".chronicle_schema").Scan(&version)
-		if err == nil && version == SchemaVersion() {
-			return nil
-		}
 		var pgErr *pgconn.PgError
 		if err != nil && !(errors.As(err, &pgErr) && pgErr.Code == "42P01") { // not undefined_table
-			return fmt.Errorf("postgres: replica: %w", interpret(err))
+			return false, fmt.Errorf("postgres: replica: %w", interpret(err))
 		}
-		if time.Now().After(deadline) {
-			break
-		}
-		t := time.NewTimer(10 * time.Millisecond)
-		select {
-		case <-ctx.Done():
-			t.Stop()
-			return fmt.Errorf("postgres: replica: %w", ctx.Err())
-		case <-t.C:
-		}
+		return err == nil && version == SchemaVersion(), nil
+	})
+	switch {
+	case perr != nil && perr == ctx.Err(): // ended during a pause
+		return fmt.Errorf("postgres: replica: %w", perr)
+	case perr != nil:
+		return perr
+	case !timedOut:
+		return nil
 	}
 	if err != nil {
 		return fmt.Errorf("postgres: %w: the replica has no schema %s after %v (is it a standby of this primary?)",

@@ -189,13 +189,11 @@ func (b *Backend) replayed(ctx context.Context) error {
 	if len(waiting) == 0 {
 		return nil
 	}
-	deadline := time.Now().Add(b.opts.VisibilityWait)
-	pause := 100 * time.Microsecond
-	for {
+	timedOut, err := poll(ctx, b.opts.VisibilityWait, 100*time.Microsecond, 10*time.Millisecond, func() (bool, error) {
 		var xmax int64
 		var xip []int64
 		if err := b.read.QueryRow(ctx, replicaSnapshotSQL).Scan(&xmax, &xip); err != nil {
-			return err
+			return false, err
 		}
 		var left, done []uint64
 		for _, x := range waiting {
@@ -206,23 +204,13 @@ func (b *Backend) replayed(ctx context.Context) error {
 			}
 		}
 		b.unreplayed.remove(done)
-		if len(left) == 0 {
-			return nil
-		}
-		if time.Now().After(deadline) {
-			b.unreplayed.remove(left) // stop waiting for them
-			return nil
-		}
 		waiting = left
-		t := time.NewTimer(pause)
-		select {
-		case <-ctx.Done():
-			t.Stop()
-			return ctx.Err()
-		case <-t.C:
-		}
-		pause = min(2*pause, 10*time.Millisecond)
+		return len(left) == 0, nil
+	})
+	if timedOut {
+		b.unreplayed.remove(waiting) // stop waiting for them
 	}
+	return err
 }
 
 // xidSet holds this store's committed writes that reads on the replica
@@ -277,26 +265,11 @@ func (b *Backend) await(ctx context.Context, own uint64, past *atomic.Uint64, ch
 		_, err := check()
 		return err
 	}
-	deadline := time.Now().Add(b.opts.VisibilityWait)
-	pause := 100 * time.Microsecond
-	for {
-		ok, err := check()
-		if err != nil {
-			return err
-		}
-		if ok || time.Now().After(deadline) {
-			raise(past, own)
-			return nil
-		}
-		t := time.NewTimer(pause)
-		select {
-		case <-ctx.Done():
-			t.Stop()
-			return ctx.Err()
-		case <-t.C:
-		}
-		pause = min(2*pause, 10*time.Millisecond)
+	if _, err := poll(ctx, b.opts.VisibilityWait, 100*time.Microsecond, 10*time.Millisecond, check); err != nil {
+		return err
 	}
+	raise(past, own) // check held, or the wait for own timed out
+	return nil
 }
 
 // sqlInt clamps a position part to PostgreSQL's bigint.
