@@ -145,6 +145,18 @@ command line, 130 interrupted (tail exits 0 on Ctrl-C).`,
 	root.SetOut(a.env.Stdout)
 	root.SetErr(a.env.Stderr)
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return &usageError{err.Error()} })
+	root.SetHelpCommand(&cobra.Command{
+		Use:     "help [command]",
+		Short:   "Help about any command",
+		Example: "  chronicle help read",
+		RunE: func(_ *cobra.Command, args []string) error {
+			cmd, rest, err := root.Find(args)
+			if err != nil || len(rest) > 0 {
+				return usagef("unknown command %q", strings.Join(args, " "))
+			}
+			return cmd.Help()
+		},
+	})
 	pf := root.PersistentFlags()
 	pf.StringVar(&a.db, "db", "", "the store: a SQLite file or a postgres:// URL (default $CHRONICLE_DB)")
 	pf.StringVar(&a.schema, "schema", "", "the PostgreSQL schema of the store (default chronicle)")

@@ -367,6 +367,12 @@ func TestHelp(t *testing.T) {
 			t.Errorf("%s --help: exit %d, want usage and examples:\n%s", c.Name(), code, cout)
 		}
 	}
+	if code, out, _ := run(t, "help", "projections", "reset"); code != 0 || !strings.Contains(out, "chronicle projections reset") {
+		t.Errorf("help projections reset: exit %d:\n%s", code, out)
+	}
+	if code, _, errOut := run(t, "help", "nosuch"); code != exitUsage || !strings.Contains(errOut, `unknown command "nosuch"`) {
+		t.Errorf("help nosuch: exit %d, stderr %q", code, errOut)
+	}
 	if code, out, _ := run(t); code != 0 || !strings.Contains(out, "Available Commands:") {
 		t.Errorf("no arguments: exit %d, stdout:\n%s", code, out)
 	}
