@@ -168,11 +168,17 @@ func (b *Backend) visible(ctx context.Context, read func() (frontier int64, err 
 	})
 }
 
-// replicaSnapshotSQL returns the replica's snapshot: every transaction
-// below xmax that is not in xip has ended there (on a standby: its end has
-// been replayed).
-const replicaSnapshotSQL = "SELECT pg_snapshot_xmax(s)::text::bigint, " +
-	"array(SELECT pg_snapshot_xip(s)::text::bigint) FROM pg_current_snapshot() s"
+// replicaEndedSQL returns which of the transactions $1 have ended on the
+// replica (on a standby: their commit has been replayed). It cannot go by
+// the snapshot's list of running transactions: on a standby that list is
+// empty (PostgreSQL keeps a standby's running transactions apart, and
+// pg_current_snapshot does not show them), so a transaction below xmax may
+// still be running there. Below xmin, every transaction has ended; between
+// xmin and xmax, pg_xact_status tells; from xmax on, none has (and
+// pg_xact_status would fail on an ID the replica has not reached).
+const replicaEndedSQL = "SELECT coalesce(array_agg(x), '{}') FROM unnest($1::bigint[]) AS x, " +
+	"(SELECT pg_snapshot_xmin(c)::text::bigint AS xmin, pg_snapshot_xmax(c)::text::bigint AS xmax FROM pg_current_snapshot() c) AS s " +
+	"WHERE CASE WHEN x < s.xmin THEN true WHEN x < s.xmax THEN pg_xact_status(x::text::xid8) IS DISTINCT FROM 'in progress' ELSE false END"
 
 // replayed waits, when reads go to a replica, until the replica has
 // replayed every write of this store that it had not been seen to have,
@@ -190,14 +196,17 @@ func (b *Backend) replayed(ctx context.Context) error {
 		return nil
 	}
 	timedOut, err := poll(ctx, b.opts.VisibilityWait, 100*time.Microsecond, 10*time.Millisecond, func() (bool, error) {
-		var xmax int64
-		var xip []int64
-		if err := b.read.QueryRow(ctx, replicaSnapshotSQL).Scan(&xmax, &xip); err != nil {
+		ids := make([]int64, len(waiting))
+		for i, x := range waiting {
+			ids[i] = int64(x)
+		}
+		var ended []int64
+		if err := b.read.QueryRow(ctx, replicaEndedSQL, ids).Scan(&ended); err != nil {
 			return false, err
 		}
 		var left, done []uint64
 		for _, x := range waiting {
-			if int64(x) < xmax && !slices.Contains(xip, int64(x)) {
+			if slices.Contains(ended, int64(x)) {
 				done = append(done, x)
 			} else {
 				left = append(left, x)
