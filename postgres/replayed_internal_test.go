@@ -74,3 +74,67 @@ func TestReplayedWaitsForEveryWrite(t *testing.T) {
 		t.Fatalf("second replayed: %v after %v", err, time.Since(start))
 	}
 }
+
+// TestReplayedOnAHotStandby: on a real standby, a transaction that is
+// still running there does not count as replayed, though a later one has
+// committed (the standby's snapshot lists no running transactions, so its
+// xmax alone says nothing), and it counts once its commit is replayed.
+func TestReplayedOnAHotStandby(t *testing.T) {
+	url, replica := os.Getenv("CHRONICLE_TEST_POSTGRES_URL"), os.Getenv("CHRONICLE_TEST_POSTGRES_REPLICA_URL")
+	if url == "" || replica == "" {
+		t.Skip("CHRONICLE_TEST_POSTGRES_URL and CHRONICLE_TEST_POSTGRES_REPLICA_URL are not both set: no hot standby to test against")
+	}
+	ctx := context.Background()
+	const schema = "replayed_standby"
+	b, err := OpenBackend(ctx, url, &Options{Schema: schema, ReplicaURL: replica, DisableListen: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	t.Cleanup(func() { _, _ = b.pool.Exec(ctx, "DROP SCHEMA IF EXISTS "+schema+" CASCADE") })
+	if _, err := b.pool.Exec(ctx, "CREATE TABLE IF NOT EXISTS "+schema+".t (x int)"); err != nil {
+		t.Fatal(err)
+	}
+	write := func(q pgxQuerier) int64 {
+		var x int64
+		if err := q.QueryRow(ctx, "INSERT INTO "+schema+".t VALUES (1) RETURNING pg_current_xact_id()::text::bigint").Scan(&x); err != nil {
+			t.Fatal(err)
+		}
+		return x
+	}
+	ended := func(x int64) bool {
+		var got []int64
+		if err := b.read.QueryRow(ctx, replicaEndedSQL, []int64{x}).Scan(&got); err != nil {
+			t.Fatal(err)
+		}
+		return len(got) == 1 && got[0] == x
+	}
+	waitEnded := func(x int64) {
+		t.Helper()
+		for deadline := time.Now().Add(10 * time.Second); !ended(x); time.Sleep(10 * time.Millisecond) {
+			if time.Now().After(deadline) {
+				t.Fatalf("transaction %d not replayed after 10s", x)
+			}
+		}
+	}
+	held, err := b.pool.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer held.Rollback(ctx)
+	h := write(held)
+	later := write(b.pool) // commits, and moves the standby's xmax past h
+	waitEnded(later)
+	if ended(h) {
+		t.Fatalf("transaction %d counts as replayed while it runs", h)
+	}
+	if err := held.Commit(ctx); err != nil {
+		t.Fatal(err)
+	}
+	waitEnded(h)
+}
+
+// pgxQuerier is what write needs of a pool or a transaction.
+type pgxQuerier interface {
+	QueryRow(ctx context.Context, sql string, args ...any) pgx.Row
+}
