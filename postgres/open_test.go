@@ -113,6 +113,14 @@ func TestMigrations(t *testing.T) {
 	if info, err := s.StreamInfo(ctx, "m"); err != nil || info.Version != 10 {
 		t.Fatalf("after reopening: %+v, %v; want version 10", info, err)
 	}
+	// The events were written by the other stores: the global stream shows
+	// them once every transaction that started before them has ended, in
+	// the whole cluster (other tests' transactions too).
+	for deadline := time.Now().Add(10 * time.Second); len(readAllT(t, s, chronicle.Position{})) < 10; time.Sleep(20 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("the global stream does not show the 10 events after 10s")
+		}
+	}
 	storetest.CheckInvariants(t, s)
 
 	newer := postgres.SchemaVersion() + 1
