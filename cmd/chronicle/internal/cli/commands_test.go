@@ -490,6 +490,7 @@ func TestPostgres(t *testing.T) {
 		t.Fatalf("streams on a missing schema: exit %d, stderr %q", code, errOut)
 	}
 	fixtureIn(t, url, schema)
+	waitGlobal(t, pg, 6)
 	sq := []string{"--db", fixtureFile(t)}
 	// same runs args on both stores; the outputs must be equal once norm
 	// has been applied to each.

@@ -53,6 +53,11 @@ difference fails the command (exit 1), naming the first ones. Copy from a
 store that nothing writes meanwhile, or the events appended since copy
 began will be differences.
 
+From PostgreSQL, the source's global stream ends where no transaction
+still running in the cluster could commit an event before it: a copy made
+while one stays open leaves the later events out (--verify reports them),
+and running copy again once it has ended copies them.
+
 What copy leaves out: snapshots and projection checkpoints. Positions are
 the store's own (the target numbers events otherwise, and PostgreSQL's
 differ in form from SQLite's), so a checkpoint or a global snapshot taken

@@ -42,6 +42,7 @@ func TestCopyPostgres(t *testing.T) {
 	if code != 0 || !strings.Contains(out, "verified: the 8 events of 4 streams") {
 		t.Fatalf("to PostgreSQL: exit %d, stdout %q, stderr %q", code, out, errOut)
 	}
+	waitGlobal(t, []string{"--db", url, "--schema", schema}, 8)
 	back := filepath.Join(t.TempDir(), "back.db")
 	code, out, errOut = run(t, "copy", "--from", url, "--from-schema", schema, "--to", back, "--verify")
 	if code != 0 || !strings.Contains(out, "verified: the 8 events of 4 streams") {
@@ -58,6 +59,7 @@ func TestCopyPostgres(t *testing.T) {
 	if code != 0 || !strings.Contains(out, "8 written") {
 		t.Fatalf("import into PostgreSQL: exit %d, stdout %q, stderr %q", code, out, errOut)
 	}
+	waitGlobal(t, pg2, 8)
 	code, out, _ = run(t, append(pg2, "export")...)
 	if code != 0 || !strings.HasPrefix(out, `{"chronicle_export":1,"store":"postgres","head":"`) || strings.Count(out, "\n") != 9 {
 		t.Errorf("export from PostgreSQL: exit %d:\n%s", code, out)

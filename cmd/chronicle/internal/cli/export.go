@@ -77,6 +77,11 @@ likewise "metadata" or, rarely, "metadata_base64". Empty fields are left
 out. The events of each stream are in version order without gaps. The
 export holds the events up to the head it names (of each STREAM, up to its
 version when the export began): events appended meanwhile are left out.
+On PostgreSQL the global stream, and so the head of --all, ends where no
+transaction still running in the cluster could commit an event before it
+(see the README's PostgreSQL section): an export --all taken while a
+transaction stays open anywhere in the cluster ends before the events
+committed after that transaction began.
 
 The export streams in constant memory. With -o it goes to a temporary file
 in FILE's directory that is renamed to FILE (replacing it; mode 0600) only

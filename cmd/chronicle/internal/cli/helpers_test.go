@@ -8,8 +8,10 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 )
@@ -86,4 +88,23 @@ func pgStore(t *testing.T) (url, schema string) {
 		}
 	})
 	return url, schema
+}
+
+// waitGlobal waits until the global stream of the store that db names
+// shows n events. On PostgreSQL it shows events written by another store
+// once every transaction that started before them has ended, in the whole
+// cluster, other tests' too.
+func waitGlobal(t *testing.T, db []string, n int) {
+	t.Helper()
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		code, out, errOut := run(t, append(slices.Clone(db), "read", "--all", "--json")...)
+		if code != 0 {
+			t.Fatalf("read --all: exit %d: %s", code, errOut)
+		}
+		if got := strings.Count(out, "\n"); got == n {
+			return
+		} else if time.Now().After(deadline) {
+			t.Fatalf("the global stream shows %d events after 10s, want %d", got, n)
+		}
+	}
 }
