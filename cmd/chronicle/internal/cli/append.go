@@ -229,26 +229,11 @@ again, so a command that failed can be run again.`,
 // stdinEvents reads events from JSON Lines; an error names the line.
 func stdinEvents(r io.Reader) func(yield func(chronicle.EventData, error) bool) {
 	return func(yield func(chronicle.EventData, error) bool) {
-		lr := newLineReader(r)
-		for {
-			line, err := lr.next()
-			if errors.Is(err, io.EOF) {
-				return
-			}
+		for p, err := range newLineReader(r).events() {
 			if err != nil {
-				yield(chronicle.EventData{}, fmt.Errorf("stdin: %w", err))
-				return
+				err = fmt.Errorf("stdin %w", err)
 			}
-			rec, err := parseRecord(line)
-			var e chronicle.EventData
-			if err == nil {
-				e, err = rec.event()
-			}
-			if err != nil {
-				yield(e, fmt.Errorf("stdin line %d: %w", lr.line, err))
-				return
-			}
-			if !yield(e, nil) {
+			if !yield(p.event, err) || err != nil {
 				return
 			}
 		}

@@ -629,29 +629,18 @@ func readHeader(lr *lineReader, name string) error {
 
 // importLines puts the events of the lines after the header.
 func importLines(lr *lineReader, e *engine, name string) error {
-	for {
-		line, err := lr.next()
-		if errors.Is(err, io.EOF) {
-			return nil
+	for p, err := range lr.events() {
+		if err == nil && p.rec.Stream == "" {
+			err = fmt.Errorf("line %d: \"stream\" is missing", p.line)
 		}
 		if err != nil {
 			return fmt.Errorf("%s: %w", name, err)
 		}
-		rec, err := parseRecord(line)
-		var ev chronicle.EventData
-		if err == nil {
-			ev, err = rec.event()
-		}
-		if err == nil && rec.Stream == "" {
-			err = errors.New(`"stream" is missing`)
-		}
-		if err != nil {
-			return fmt.Errorf("line %d: %w", lr.line, err)
-		}
-		if err := e.put(item{stream: rec.Stream, version: rec.Version, event: ev, line: int64(lr.line)}); err != nil {
+		if err := e.put(item{stream: p.rec.Stream, version: p.rec.Version, event: p.event, line: int64(p.line)}); err != nil {
 			return err
 		}
 	}
+	return nil
 }
 
 // newBytesBar is a progress bar of bytes read (total -1: unknown).

@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"iter"
 	"strconv"
 	"time"
 	"unicode/utf8"
@@ -188,6 +189,42 @@ func (l *lineReader) next() ([]byte, error) {
 			continue
 		}
 		return b, nil
+	}
+}
+
+// parsed is one event of JSON Lines input, with its line number.
+type parsed struct {
+	rec   record
+	event chronicle.EventData
+	line  int
+}
+
+// events reads the events of the lines left, for import and append -; an
+// error names its line and ends the sequence.
+func (l *lineReader) events() iter.Seq2[parsed, error] {
+	return func(yield func(parsed, error) bool) {
+		for {
+			line, err := l.next()
+			if errors.Is(err, io.EOF) {
+				return
+			}
+			if err != nil {
+				yield(parsed{}, fmt.Errorf("after line %d: %w", l.line, err))
+				return
+			}
+			p := parsed{line: l.line}
+			p.rec, err = parseRecord(line)
+			if err == nil {
+				p.event, err = p.rec.event()
+			}
+			if err != nil {
+				yield(p, fmt.Errorf("line %d: %w", l.line, err))
+				return
+			}
+			if !yield(p, nil) {
+				return
+			}
+		}
 	}
 }
 
