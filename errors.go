@@ -44,6 +44,18 @@ var (
 	// that write was stored.
 	ErrReadOnly = errors.New("chronicle: storage read-only")
 
+	// ErrUnavailable is returned when the storage could not be reached for
+	// a while that should pass: a database server refusing or dropping
+	// connections, shutting down or starting up (SQLite's locks are
+	// [ErrBusy] instead). The call may be repeated once the storage is
+	// back. Whether an append that failed so was stored is unknown (the
+	// connection may have been lost after its commit); repeating it with
+	// the same event IDs is safe, as it writes whatever was not stored and
+	// succeeds without writing for what was (see the Idempotency section of
+	// [Store.Append]). Watches ride out such errors for
+	// [WatchOptions.RetryFor] before they end with one.
+	ErrUnavailable = errors.New("chronicle: storage unavailable")
+
 	// ErrNoStore is returned by a backend's open function, when its
 	// options say not to create a store, if there is none where it looks
 	// (no file, or a file or schema without Chronicle's tables). Nothing

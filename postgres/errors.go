@@ -1,8 +1,13 @@
 package postgres
 
 import (
+	"context"
 	"errors"
 	"fmt"
+	"io"
+	"net"
+	"strings"
+	"syscall"
 
 	"github.com/chronicle-go/chronicle"
 	"github.com/jackc/pgx/v5/pgconn"
@@ -11,20 +16,47 @@ import (
 // interpret maps PostgreSQL errors that have a chronicle meaning to its
 // sentinels, keeping the original error in the chain.
 func interpret(err error) error {
+	if sentinel := classify(err); sentinel != nil {
+		return fmt.Errorf("%w: %w", sentinel, err)
+	}
+	return err
+}
+
+// classify returns the chronicle sentinel that err belongs to, or nil.
+func classify(err error) error {
+	if err == nil || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		return nil
+	}
 	var pe *pgconn.PgError
-	if !errors.As(err, &pe) {
-		return err
+	if errors.As(err, &pe) {
+		switch {
+		case pe.Code == "53100": // disk_full
+			return chronicle.ErrStorageFull
+		case pe.Code == "25006": // read_only_sql_transaction: a standby, or default_transaction_read_only
+			return chronicle.ErrReadOnly
+		case pe.Code == "55P03", pe.Code == "40P01", pe.Code == "40001", pe.Code == "53300":
+			// lock_not_available, deadlock_detected, serialization_failure
+			// (also a standby's recovery conflict), too_many_connections
+			return chronicle.ErrBusy
+		case strings.HasPrefix(pe.Code, "08"), // connection_exception and its subclasses
+			pe.Code == "57P01", // admin_shutdown: the server is stopping
+			pe.Code == "57P02", // crash_shutdown: another backend crashed
+			pe.Code == "57P03": // cannot_connect_now: starting up or shutting down
+			return chronicle.ErrUnavailable
+		}
+		// Other server errors (a failed login, a missing database, a
+		// constraint) are answers, not outages.
+		return nil
 	}
-	var sentinel error
-	switch pe.Code {
-	case "53100": // disk_full
-		sentinel = chronicle.ErrStorageFull
-	case "25006": // read_only_sql_transaction: a standby, or default_transaction_read_only
-		sentinel = chronicle.ErrReadOnly
-	case "55P03", "40P01", "40001", "53300": // lock_not_available, deadlock_detected, serialization_failure (also a standby's recovery conflict), too_many_connections
-		sentinel = chronicle.ErrBusy
-	default:
-		return err
+	var ce *pgconn.ConnectError
+	var ne net.Error
+	switch {
+	case errors.As(err, &ce), // could not connect (refused, reset, unreachable)
+		errors.As(err, &ne),
+		errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF), // the server went away mid-reply
+		errors.Is(err, syscall.ECONNRESET), errors.Is(err, syscall.ECONNREFUSED), errors.Is(err, syscall.EPIPE),
+		pgconn.SafeToRetry(err): // nothing was sent: a connection closed before use
+		return chronicle.ErrUnavailable
 	}
-	return fmt.Errorf("%w: %w", sentinel, err)
+	return nil
 }
