@@ -2,8 +2,11 @@ package chronicle
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"iter"
+	"math/rand/v2"
+	"time"
 )
 
 // FromEnd, passed as from to [Store.Watch], starts at the stream's version
@@ -20,7 +23,27 @@ type WatchOptions struct {
 	// after the history up to the head has been delivered and before the
 	// watch starts waiting for new events.
 	CaughtUp func()
+	// RetryFor is how long the watch rides out storage that is
+	// unavailable or busy (errors matching [ErrUnavailable] or [ErrBusy],
+	// such as a database server restarting): it retries from its own
+	// position, with a growing pause of up to [MaxWatchRetryPause], and the
+	// loop body sees nothing but a delay; the events go on in order,
+	// without a gap or a repeat. Past RetryFor without a successful read it
+	// ends with the last error. Zero means [DefaultWatchRetry]; a negative
+	// value ends the watch at the first error.
+	RetryFor time.Duration
 }
+
+// Bounds of a watch's retries (see [WatchOptions.RetryFor]).
+const (
+	// DefaultWatchRetry is how long a watch rides out unavailable storage
+	// when WatchOptions.RetryFor is zero.
+	DefaultWatchRetry = time.Minute
+	// MaxWatchRetryPause is the longest pause between a watch's retries.
+	MaxWatchRetryPause = 2 * time.Second
+	// firstWatchRetryPause is the first pause; each retry doubles it.
+	firstWatchRetryPause = 50 * time.Millisecond
+)
 
 // Watch delivers the events of stream with version greater than from: first
 // the history, then each new event as it commits, in version order, never
@@ -31,8 +54,10 @@ type WatchOptions struct {
 // each range over it starts afresh from from.
 //
 // The iterator runs until the loop breaks, ctx is done (the final pair
-// carries ctx.Err()) or the store closes (the final pair carries
-// [ErrClosed]). Appends through this store wake watchers at once; appends
+// carries ctx.Err()), the store closes (the final pair carries
+// [ErrClosed]) or a read fails (the final pair carries the error); while
+// the storage is unavailable (a database server restarting), the watch
+// retries by itself for [WatchOptions.RetryFor] before it gives up. Appends through this store wake watchers at once; appends
 // by other processes are noticed by the backend's change check (for SQLite,
 // every Options.PollInterval). A slow loop body delays only its own watch.
 //
@@ -55,7 +80,11 @@ func (s *Store) Watch(ctx context.Context, stream string, from int64, opts *Watc
 			return
 		}
 		if from == FromEnd {
-			info, err := call(s, func() (StreamInfo, error) { return s.b.StreamInfo(ctx, stream) })
+			var info StreamInfo
+			err := s.retrying(ctx, o, func() (err error) {
+				info, err = call(s, func() (StreamInfo, error) { return s.b.StreamInfo(ctx, stream) })
+				return err
+			})
 			if err != nil {
 				yield(Event{}, fmt.Errorf("chronicle: watch %q: %w", stream, err))
 				return
@@ -94,7 +123,11 @@ func (s *Store) WatchAll(ctx context.Context, from Position, opts *WatchOptions)
 			return
 		}
 		if from == EndPosition() {
-			head, err := call(s, func() (Position, error) { return s.b.Head(ctx) })
+			var head Position
+			err := s.retrying(ctx, o, func() (err error) {
+				head, err = call(s, func() (Position, error) { return s.b.Head(ctx) })
+				return err
+			})
 			if err != nil {
 				yield(Event{}, fmt.Errorf("chronicle: watch all: %w", err))
 				return
@@ -161,6 +194,7 @@ func (s *Store) watchLoop(ctx context.Context, o WatchOptions, yield func(Event,
 		}
 	}()
 	var seen Position // every event up to it has been examined
+	r := s.newRider(o)
 	for {
 		// Take the wake-up channel before looking, so a commit that lands
 		// after the look wakes this watch.
@@ -193,9 +227,13 @@ func (s *Store) watchLoop(ctx context.Context, o WatchOptions, yield func(Event,
 			return p, err
 		})
 		if err != nil {
+			if err = r.retry(ctx, err); err == nil {
+				continue
+			}
 			yield(Event{}, err)
 			return
 		}
+		r.recovered()
 		for _, ev := range page {
 			if !yield(ev, nil) {
 				return
@@ -217,6 +255,80 @@ func (s *Store) watchLoop(ctx context.Context, o WatchOptions, yield func(Event,
 		}
 		if !s.wait(ctx, wake, yield) {
 			return
+		}
+	}
+}
+
+// rider rides out a watch's transient storage errors (see
+// [WatchOptions.RetryFor]).
+type rider struct {
+	s      *Store
+	limit  time.Duration // < 0: no retries
+	failed time.Time     // when the current run of errors began; zero when none
+	pause  time.Duration // the next pause
+}
+
+func (s *Store) newRider(o WatchOptions) rider {
+	limit := o.RetryFor
+	if limit == 0 {
+		limit = DefaultWatchRetry
+	}
+	return rider{s: s, limit: limit}
+}
+
+// retry waits before the next attempt after err and returns nil, or
+// returns the error that ends the watch: err itself when it is not
+// transient or the time to retry is up, or the reason the wait ended
+// (ctx's error, ErrClosed).
+func (r *rider) retry(ctx context.Context, err error) error {
+	if r.limit < 0 || !(errors.Is(err, ErrUnavailable) || errors.Is(err, ErrBusy)) {
+		return err
+	}
+	now := time.Now()
+	if r.failed.IsZero() {
+		r.failed, r.pause = now, firstWatchRetryPause
+		r.s.log.Warn("chronicle: watch: storage unavailable; retrying", "err", err, "for", r.limit)
+	}
+	left := r.limit - now.Sub(r.failed)
+	if left <= 0 {
+		r.s.log.Warn("chronicle: watch: storage still unavailable; giving up", "err", err, "after", now.Sub(r.failed).Round(time.Millisecond))
+		return err
+	}
+	// Up to a quarter less, so that many watches do not retry in step.
+	pause := min(r.pause-rand.N(r.pause/4), left)
+	r.pause = min(2*r.pause, MaxWatchRetryPause)
+	t := time.NewTimer(pause)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-r.s.done:
+		return ErrClosed
+	}
+}
+
+// recovered notes a successful read, ending a run of errors.
+func (r *rider) recovered() {
+	if !r.failed.IsZero() {
+		r.s.log.Info("chronicle: watch: storage available again; resuming", "after", time.Since(r.failed).Round(time.Millisecond))
+		r.failed = time.Time{}
+	}
+}
+
+// retrying runs f until it succeeds, riding out transient errors as a
+// watch does.
+func (s *Store) retrying(ctx context.Context, o WatchOptions, f func() error) error {
+	r := s.newRider(o)
+	for {
+		err := f()
+		if err == nil {
+			r.recovered()
+			return nil
+		}
+		if err = r.retry(ctx, err); err != nil {
+			return err
 		}
 	}
 }
