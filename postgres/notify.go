@@ -31,6 +31,7 @@ func (n *notifier) start(b *Backend) {
 	go func() {
 		defer close(n.done)
 		var sent uint64
+		failing := false // logged once per run of failures
 		for {
 			select {
 			case <-ctx.Done():
@@ -43,10 +44,14 @@ func (n *notifier) start(b *Backend) {
 				switch {
 				case err == nil:
 					sent = x
+					failing = false
 				case ctx.Err() == nil:
 					// Try again after the interval: the commit is still
 					// to be announced (other stores' polls find it anyway).
-					b.log.Warn("chronicle postgres: notify failed", "err", err)
+					if !failing {
+						b.log.Warn("chronicle postgres: notify failed; retrying", "err", interpret(err))
+						failing = true
+					}
 					n.wake()
 				}
 			}
@@ -98,14 +103,21 @@ func (b *Backend) WatchChanges(ctx context.Context, changed func()) {
 		wg.Go(func() { b.listenLoop(ctx, heard, changed) })
 	}
 	var last [2]int64
-	var pending int64 // newest xid heard of that the frontier has not passed
+	var pending int64    // newest xid heard of that the frontier has not passed
+	var failed time.Time // when the change checks began to fail; zero while they succeed
 	check := func() {
 		var x, tx, seq int64
 		if err := b.read.QueryRow(ctx, b.sql.head).Scan(&x, &tx, &seq); err != nil {
-			if ctx.Err() == nil {
-				b.log.Warn("chronicle postgres: change check failed", "err", err)
+			// Logged once per outage, not once per poll.
+			if ctx.Err() == nil && failed.IsZero() {
+				failed = time.Now()
+				b.log.Warn("chronicle postgres: change check failed; retrying every poll interval", "err", interpret(err))
 			}
 			return
+		}
+		if !failed.IsZero() {
+			b.log.Info("chronicle postgres: change check succeeded again", "after", time.Since(failed).Round(time.Millisecond))
+			failed = time.Time{}
 		}
 		if head := [2]int64{tx, seq}; head != last {
 			last = head
@@ -144,15 +156,27 @@ func (b *Backend) WatchChanges(ctx context.Context, changed func()) {
 // it calls changed, since notifications sent meanwhile were lost.
 func (b *Backend) listenLoop(ctx context.Context, heard chan uint64, changed func()) {
 	pause := 100 * time.Millisecond
+	var lost time.Time // when the connection was lost; zero while listening
+	listening := func() {
+		if !lost.IsZero() {
+			b.log.Info("chronicle postgres: LISTEN connection back", "after", time.Since(lost).Round(time.Millisecond))
+			lost = time.Time{}
+		}
+		changed()
+	}
 	for ctx.Err() == nil {
-		listened, err := b.listenOnce(ctx, heard, changed)
+		listened, err := b.listenOnce(ctx, heard, listening)
 		if ctx.Err() != nil {
 			return
 		}
 		if listened {
 			pause = 100 * time.Millisecond
 		}
-		b.log.Warn("chronicle postgres: LISTEN connection lost; reconnecting", "err", err, "after", pause)
+		// Logged once per outage, not once per attempt.
+		if lost.IsZero() {
+			lost = time.Now()
+			b.log.Warn("chronicle postgres: LISTEN connection lost; reconnecting", "err", interpret(err))
+		}
 		t := time.NewTimer(pause)
 		select {
 		case <-ctx.Done():
@@ -165,8 +189,9 @@ func (b *Backend) listenLoop(ctx context.Context, heard chan uint64, changed fun
 }
 
 // listenOnce connects, listens and passes on what it hears until the
-// connection fails; listened reports whether it got as far as listening.
-func (b *Backend) listenOnce(ctx context.Context, heard chan uint64, changed func()) (listened bool, err error) {
+// connection fails; listened reports whether it got as far as listening,
+// when it calls listening.
+func (b *Backend) listenOnce(ctx context.Context, heard chan uint64, listening func()) (listened bool, err error) {
 	conn, err := pgx.ConnectConfig(ctx, b.listen)
 	if err != nil {
 		return false, err
@@ -175,7 +200,7 @@ func (b *Backend) listenOnce(ctx context.Context, heard chan uint64, changed fun
 	if _, err := conn.Exec(ctx, "LISTEN "+pgx.Identifier{b.channel}.Sanitize()); err != nil {
 		return false, err
 	}
-	changed()
+	listening()
 	for {
 		n, err := conn.WaitForNotification(ctx)
 		if err != nil {
