@@ -54,7 +54,10 @@ func repeatJoin(s string, n int) string {
 const (
 	sqlStreamVersion = "SELECT version FROM chronicle_streams WHERE name = ?"
 	sqlHead          = "SELECT max(position) FROM chronicle_events"
-	sqlUpsertStream  = "INSERT INTO chronicle_streams (name, version, first_ts, last_ts) VALUES (?, ?, ?, ?) " +
+	// sqlVersionHead reads an append's starting point in one statement:
+	// the stream's version and the store's head.
+	sqlVersionHead  = "SELECT (SELECT version FROM chronicle_streams WHERE name = ?), (SELECT max(position) FROM chronicle_events)"
+	sqlUpsertStream = "INSERT INTO chronicle_streams (name, version, first_ts, last_ts) VALUES (?, ?, ?, ?) " +
 		"ON CONFLICT (name) DO UPDATE SET version = excluded.version, last_ts = excluded.last_ts"
 )
 
@@ -71,8 +74,8 @@ func (b *Backend) Append(ctx context.Context, p *chronicle.AppendParams) (chroni
 }
 
 func (b *Backend) appendTx(w *conn, p *chronicle.AppendParams) (chronicle.AppendResult, error) {
-	var cur int64
-	if _, err := w.row(sqlStreamVersion, []*int64{&cur}, p.Stream); err != nil {
+	var cur, head int64
+	if _, err := w.row(sqlVersionHead, []*int64{&cur, &head}, p.Stream); err != nil {
 		return chronicle.AppendResult{}, fmt.Errorf("read version: %w", err)
 	}
 	// positions[i] is set here for the events already in the stream, and
@@ -87,10 +90,6 @@ func (b *Backend) appendTx(w *conn, p *chronicle.AppendParams) (chronicle.Append
 	}
 	if err := p.Expect.Check(p.Stream, cur); err != nil {
 		return chronicle.AppendResult{}, err
-	}
-	var head int64
-	if _, err := w.row(sqlHead, []*int64{&head}); err != nil {
-		return chronicle.AppendResult{}, fmt.Errorf("read head: %w", err)
 	}
 	for start := 0; start < len(events); start += rowsPerInsert {
 		chunk := events[start:min(start+rowsPerInsert, len(events))]
