@@ -65,7 +65,7 @@ func (s *Store) Watch(ctx context.Context, stream string, from int64, opts *Watc
 		m := newMatcher(o.Filter)
 		s.watchLoop(ctx, o, yield, cursor{
 			read: func() ([]Event, bool, Position, error) {
-				res, err := s.b.ReadStream(ctx, &ReadStreamParams{Stream: stream, From: from, Limit: s.pageSize, Filter: o.Filter})
+				res, err := s.readStream(ctx, &ReadStreamParams{Stream: stream, From: from, Limit: s.pageSize, Filter: o.Filter}, true)
 				if err != nil {
 					return nil, false, Position{}, fmt.Errorf("chronicle: watch %q: %w", stream, err)
 				}
@@ -75,6 +75,7 @@ func (s *Store) Watch(ctx context.Context, stream string, from int64, opts *Watc
 			match:   func(ev *Event) bool { return ev.Stream == stream && ev.Version > from && m.match(ev) },
 			advance: func(ev *Event) { from = ev.Version },
 			skip:    func(Position) {},
+			info:    WatchInfo{Stream: stream, Filtered: len(o.Filter) > 0},
 		})
 	}
 }
@@ -109,7 +110,7 @@ func (s *Store) WatchAll(ctx context.Context, from Position, opts *WatchOptions)
 		}
 		s.watchLoop(ctx, o, yield, cursor{
 			read: func() ([]Event, bool, Position, error) {
-				res, err := s.b.ReadAll(ctx, &ReadAllParams{From: from, Limit: s.pageSize, Filter: o.Filter})
+				res, err := s.readAll(ctx, &ReadAllParams{From: from, Limit: s.pageSize, Filter: o.Filter}, true)
 				if err != nil {
 					return nil, false, Position{}, fmt.Errorf("chronicle: watch all: %w", err)
 				}
@@ -119,6 +120,7 @@ func (s *Store) WatchAll(ctx context.Context, from Position, opts *WatchOptions)
 			match:   func(ev *Event) bool { return from.Before(ev.Position) && m.match(ev) },
 			advance: func(ev *Event) { from = ev.Position },
 			skip:    skip,
+			info:    WatchInfo{Filtered: len(o.Filter) > 0},
 		})
 	}
 }
@@ -145,6 +147,7 @@ type cursor struct {
 	advance func(*Event)
 	// skip moves the cursor up to pos: everything before it was examined.
 	skip func(pos Position)
+	info WatchInfo // for the hooks
 }
 
 // watchLoop is the catch-up-then-live loop shared by every watch. It reads
@@ -154,6 +157,11 @@ type cursor struct {
 func (s *Store) watchLoop(ctx context.Context, o WatchOptions, yield func(Event, error) bool, c cursor) {
 	s.watchers.Add(1)
 	defer s.watchers.Add(-1)
+	var obs *watchObs // nil without hooks
+	if s.hooks != nil {
+		yield, obs = s.observeWatch(ctx, c.info, yield)
+		defer obs.end()
+	}
 	live := false
 	defer func() {
 		if live {
@@ -168,6 +176,9 @@ func (s *Store) watchLoop(ctx context.Context, o WatchOptions, yield func(Event,
 		if live {
 			wake = s.tail.advanced.Wait()
 			if window, end, ok := s.tail.since(seen); ok {
+				if obs != nil {
+					obs.window(window)
+				}
 				for i := range window {
 					ev := &window[i]
 					if !c.match(ev) {
@@ -195,6 +206,9 @@ func (s *Store) watchLoop(ctx context.Context, o WatchOptions, yield func(Event,
 		if err != nil {
 			yield(Event{}, err)
 			return
+		}
+		if obs != nil {
+			obs.page(s, page, more, head, live)
 		}
 		for _, ev := range page {
 			if !yield(ev, nil) {
