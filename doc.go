@@ -52,6 +52,16 @@
 // package registry maps event type names to Go types and upcasts events of
 // older shapes.
 //
+// # Observability
+//
+// [Hooks] in [Options] (or in the backends' options) receive a
+// measurement of every append, page read, snapshot save and load and
+// watch, and of the backends' own work: group commits, checkpoints, the
+// visibility frontier, notifications. Package otelchronicle, a module of
+// its own, turns them into OpenTelemetry metrics and spans; a store
+// without hooks pays a nil check. Logs go to [Options].Logger, and never
+// hold events' payloads.
+//
 // # Errors
 //
 // Errors match sentinels with [errors.Is]: [ErrConflict] (with

@@ -65,7 +65,7 @@ func (s *Store) ReadAllPage(ctx context.Context, from Position, limit int, filte
 	}
 	filter = filter.normalized()
 	res, err := call(s, func() (ReadAllResult, error) {
-		return s.b.ReadAll(ctx, &ReadAllParams{From: from, Limit: limit, Filter: filter})
+		return s.readAll(ctx, &ReadAllParams{From: from, Limit: limit, Filter: filter}, false)
 	})
 	if err != nil {
 		return Page{}, fmt.Errorf("chronicle: read all: %w", err)

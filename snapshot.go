@@ -53,7 +53,11 @@ func (s *Store) saveSnapshot(ctx context.Context, snap *Snapshot) error {
 	if snap.State == nil {
 		snap.State = []byte{}
 	}
-	_, err = call(s, func() (struct{}, error) { return struct{}{}, s.b.SaveSnapshot(ctx, snap) })
+	info := SnapshotInfo{Op: SnapshotSave, Stream: snap.Stream, Name: name, Version: snap.Version, Position: snap.Position, Bytes: len(snap.State)}
+	_, _, err = s.snapshotCall(ctx, info, func(ctx context.Context) (Snapshot, bool, error) {
+		_, err := call(s, func() (struct{}, error) { return struct{}{}, s.b.SaveSnapshot(ctx, snap) })
+		return Snapshot{}, false, err
+	})
 	if err != nil {
 		return fmt.Errorf("chronicle: save snapshot %q of %q: %w", name, snap.Stream, err)
 	}
@@ -84,14 +88,17 @@ func (s *Store) loadSnapshot(ctx context.Context, stream, name string) (Snapshot
 		s  Snapshot
 		ok bool
 	}
-	r, err := call(s, func() (res, error) {
-		snap, ok, err := s.b.LoadSnapshot(ctx, stream, name)
-		return res{snap, ok}, err
+	snap, found, err := s.snapshotCall(ctx, SnapshotInfo{Op: SnapshotLoad, Stream: stream, Name: name}, func(ctx context.Context) (Snapshot, bool, error) {
+		r, err := call(s, func() (res, error) {
+			snap, ok, err := s.b.LoadSnapshot(ctx, stream, name)
+			return res{snap, ok}, err
+		})
+		return r.s, r.ok, err
 	})
 	if err != nil {
 		return Snapshot{}, false, fmt.Errorf("chronicle: load snapshot %q of %q: %w", name, stream, err)
 	}
-	return r.s, r.ok, nil
+	return snap, found, nil
 }
 
 func snapshotName(name string) (string, error) {

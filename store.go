@@ -48,6 +48,11 @@ type Options struct {
 	// batch fails with ErrInvalid and writes nothing. Zero means
 	// DefaultMaxBatchBytes; at most LimitBytes.
 	MaxBatchBytes int
+	// Hooks, when set, receive measurements of the store's work, for
+	// metrics and traces (see [Hooks]; package otelchronicle implements
+	// them with OpenTelemetry). Nil means none, at the cost of a nil
+	// check.
+	Hooks *Hooks
 }
 
 // Store is an event store: streams of events that are appended, read,
@@ -77,6 +82,9 @@ type Store struct {
 	// selfNotify is set when the backend wakes watchers on its commits
 	// (CommitNotifier), so Append need not.
 	selfNotify bool
+
+	hooks   *Hooks          // nil when not observed (Options.Hooks)
+	counter PositionCounter // the backend, when it counts positions and there are hooks
 }
 
 // New returns a Store over b, and starts its notifier. Backend packages call
@@ -113,6 +121,7 @@ func New(b Backend, opts *Options) (*Store, error) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	s := &Store{b: b, log: o.Logger, pageSize: o.PageSize, maxEvent: o.MaxEventBytes, maxBatch: o.MaxBatchBytes, done: make(chan struct{}), shutdown: make(chan struct{}), cancel: cancel}
+	s.setHooks(o.Hooks)
 	if cn, ok := b.(CommitNotifier); ok {
 		cn.SetCommitHook(s.changes.Broadcast)
 		s.selfNotify = true
@@ -208,6 +217,14 @@ func (s *Store) leave() { s.gate.RUnlock() }
 // Metadata that is not a JSON object; a negative expected version) returns
 // an error matching [ErrInvalid] and writes nothing.
 func (s *Store) Append(ctx context.Context, stream string, expect Expectation, events ...EventData) (AppendResult, error) {
+	if h := s.hooks; h != nil && (h.AppendStart != nil || h.AppendDone != nil) {
+		return s.appendObserved(ctx, h, stream, expect, events)
+	}
+	return s.appendEvents(ctx, stream, expect, events)
+}
+
+// appendEvents is Append without hooks.
+func (s *Store) appendEvents(ctx context.Context, stream string, expect Expectation, events []EventData) (AppendResult, error) {
 	if err := ValidateStreamName(stream); err != nil {
 		return AppendResult{}, err
 	}
@@ -361,7 +378,7 @@ func (s *Store) Read(ctx context.Context, stream string, from int64, opts *ReadO
 			return
 		}
 		pages(s, o.Limit, yield, func(n int) ([]Event, error) {
-			res, err := s.b.ReadStream(ctx, &ReadStreamParams{Stream: stream, From: from, Backwards: o.Backwards, Limit: n, Filter: o.Filter})
+			res, err := s.readStream(ctx, &ReadStreamParams{Stream: stream, From: from, Backwards: o.Backwards, Limit: n, Filter: o.Filter}, false)
 			if err != nil {
 				return nil, fmt.Errorf("chronicle: read %q: %w", stream, err)
 			}
@@ -412,7 +429,7 @@ func (s *Store) ReadAll(ctx context.Context, from Position, opts *ReadOptions) i
 			return
 		}
 		pages(s, o.Limit, yield, func(n int) ([]Event, error) {
-			res, err := s.b.ReadAll(ctx, &ReadAllParams{From: from, Backwards: o.Backwards, Limit: n, Filter: o.Filter})
+			res, err := s.readAll(ctx, &ReadAllParams{From: from, Backwards: o.Backwards, Limit: n, Filter: o.Filter}, false)
 			if err != nil {
 				return nil, fmt.Errorf("chronicle: read all: %w", err)
 			}

@@ -94,7 +94,7 @@ func (s *Store) Watch(ctx context.Context, stream string, from int64, opts *Watc
 		m := newMatcher(o.Filter)
 		s.watchLoop(ctx, o, yield, cursor{
 			read: func() ([]Event, bool, Position, error) {
-				res, err := s.b.ReadStream(ctx, &ReadStreamParams{Stream: stream, From: from, Limit: s.pageSize, Filter: o.Filter})
+				res, err := s.readStream(ctx, &ReadStreamParams{Stream: stream, From: from, Limit: s.pageSize, Filter: o.Filter}, true)
 				if err != nil {
 					return nil, false, Position{}, fmt.Errorf("chronicle: watch %q: %w", stream, err)
 				}
@@ -104,6 +104,7 @@ func (s *Store) Watch(ctx context.Context, stream string, from int64, opts *Watc
 			match:   func(ev *Event) bool { return ev.Stream == stream && ev.Version > from && m.match(ev) },
 			advance: func(ev *Event) { from = ev.Version },
 			skip:    func(Position) {},
+			info:    WatchInfo{Stream: stream, Filtered: len(o.Filter) > 0},
 		})
 	}
 }
@@ -142,7 +143,7 @@ func (s *Store) WatchAll(ctx context.Context, from Position, opts *WatchOptions)
 		}
 		s.watchLoop(ctx, o, yield, cursor{
 			read: func() ([]Event, bool, Position, error) {
-				res, err := s.b.ReadAll(ctx, &ReadAllParams{From: from, Limit: s.pageSize, Filter: o.Filter})
+				res, err := s.readAll(ctx, &ReadAllParams{From: from, Limit: s.pageSize, Filter: o.Filter}, true)
 				if err != nil {
 					return nil, false, Position{}, fmt.Errorf("chronicle: watch all: %w", err)
 				}
@@ -152,6 +153,7 @@ func (s *Store) WatchAll(ctx context.Context, from Position, opts *WatchOptions)
 			match:   func(ev *Event) bool { return from.Before(ev.Position) && m.match(ev) },
 			advance: func(ev *Event) { from = ev.Position },
 			skip:    skip,
+			info:    WatchInfo{Filtered: len(o.Filter) > 0},
 		})
 	}
 }
@@ -178,6 +180,7 @@ type cursor struct {
 	advance func(*Event)
 	// skip moves the cursor up to pos: everything before it was examined.
 	skip func(pos Position)
+	info WatchInfo // for the hooks
 }
 
 // watchLoop is the catch-up-then-live loop shared by every watch. It reads
@@ -187,6 +190,11 @@ type cursor struct {
 func (s *Store) watchLoop(ctx context.Context, o WatchOptions, yield func(Event, error) bool, c cursor) {
 	s.watchers.Add(1)
 	defer s.watchers.Add(-1)
+	var obs *watchObs // nil without hooks
+	if s.hooks != nil {
+		yield, obs = s.observeWatch(ctx, c.info, yield)
+		defer obs.end()
+	}
 	live := false
 	defer func() {
 		if live {
@@ -202,6 +210,9 @@ func (s *Store) watchLoop(ctx context.Context, o WatchOptions, yield func(Event,
 		if live {
 			wake = s.tail.advanced.Wait()
 			if window, end, ok := s.tail.since(seen); ok {
+				if obs != nil {
+					obs.window(window)
+				}
 				for i := range window {
 					ev := &window[i]
 					if !c.match(ev) {
@@ -234,6 +245,9 @@ func (s *Store) watchLoop(ctx context.Context, o WatchOptions, yield func(Event,
 			return
 		}
 		r.recovered()
+		if obs != nil {
+			obs.page(s, page, more, head, live)
+		}
 		for _, ev := range page {
 			if !yield(ev, nil) {
 				return

@@ -34,13 +34,19 @@ type statements struct {
 	// stream and inserts the events (see appendSQL for what it returns).
 	appends [claims][2]string
 	// head selects the frontier and the newest event below it; stats adds
-	// the number of events and of streams.
-	head, stats string
+	// the number of events and of streams; changes is head with, second,
+	// the snapshot's xmax, which tells whether the frontier holds back a
+	// transaction that ended.
+	head, stats, changes string
 }
 
 func newStatements(schema string) statements {
 	s := statements{schema: schema}
 	s.head = "SELECT f.x, coalesce(e.tx_id, 0), coalesce(e.seq, 0) FROM (" + frontierSQL + ") f " +
+		"LEFT JOIN LATERAL (SELECT tx_id, seq FROM " + schema + ".events WHERE tx_id < f.x " +
+		"ORDER BY tx_id DESC, seq DESC LIMIT 1) e ON true"
+	s.changes = "SELECT f.x, f.xmax, coalesce(e.tx_id, 0), coalesce(e.seq, 0) FROM (" +
+		"SELECT pg_snapshot_xmin(c)::text::bigint AS x, pg_snapshot_xmax(c)::text::bigint AS xmax FROM pg_current_snapshot() c) f " +
 		"LEFT JOIN LATERAL (SELECT tx_id, seq FROM " + schema + ".events WHERE tx_id < f.x " +
 		"ORDER BY tx_id DESC, seq DESC LIMIT 1) e ON true"
 	s.stats = "SELECT h.*, s.* FROM (" + s.head + ") h, " +

@@ -8,16 +8,20 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/chronicle-go/chronicle"
+	"github.com/chronicle-go/chronicle/internal/faillog"
 	"github.com/jackc/pgx/v5"
 )
 
 // notifier tells other processes about this store's commits: after each
 // commit (never inside the append's transaction) it sends
-// pg_notify(channel, "xid store") on the pool, at most one per
-// notifyInterval and
-// always one after the last commit.
+// pg_notify(channel, "xid store time") on the pool, at most one per
+// notifyInterval and always one after the last commit. time is when the
+// first commit it announces was acknowledged, in Unix nanoseconds, for the
+// listeners' measure of the delay (earlier versions sent "xid store").
 type notifier struct {
 	xid    atomic.Uint64 // the newest committed xid to announce
+	since  atomic.Int64  // when the first commit not yet announced was acknowledged (Unix ns); 0 when none
 	signal chan struct{} // cap 1: something to announce
 	cancel context.CancelFunc
 	done   chan struct{}
@@ -31,27 +35,26 @@ func (n *notifier) start(b *Backend) {
 	go func() {
 		defer close(n.done)
 		var sent uint64
-		failing := false // logged once per run of failures
+		var failing faillog.State
 		for {
 			select {
 			case <-ctx.Done():
 				return
 			case <-n.signal:
 			}
+			since := n.since.Swap(0)
 			if x := n.xid.Load(); x != sent {
-				payload := strconv.FormatUint(x, 10) + " " + b.id
+				payload := strconv.FormatUint(x, 10) + " " + b.id + " " + strconv.FormatInt(since, 10)
 				_, err := b.pool.Exec(ctx, "SELECT pg_notify($1, $2)", b.channel, payload)
 				switch {
 				case err == nil:
 					sent = x
-					failing = false
+					failing.OK(b.log, "chronicle postgres: notify works again")
 				case ctx.Err() == nil:
+					n.since.CompareAndSwap(0, since)
 					// Try again after the interval: the commit is still
 					// to be announced (other stores' polls find it anyway).
-					if !failing {
-						b.log.Warn("chronicle postgres: notify failed; retrying", "err", interpret(err))
-						failing = true
-					}
+					failing.Failed(b.log, "chronicle postgres: notify failed; retrying", "err", interpret(err))
 					n.wake()
 				}
 			}
@@ -69,6 +72,7 @@ func (n *notifier) start(b *Backend) {
 // signalXid records a commit of xid for the next notification.
 func (n *notifier) signalXid(xid uint64) {
 	raise(&n.xid, xid)
+	n.since.CompareAndSwap(0, time.Now().UnixNano())
 	n.wake()
 }
 
@@ -103,21 +107,28 @@ func (b *Backend) WatchChanges(ctx context.Context, changed func()) {
 		wg.Go(func() { b.listenLoop(ctx, heard, changed) })
 	}
 	var last [2]int64
-	var pending int64    // newest xid heard of that the frontier has not passed
-	var failed time.Time // when the change checks began to fail; zero while they succeed
+	var pending int64 // newest xid heard of that the frontier has not passed
+	var frontier int64
+	var frontierSince time.Time // when the frontier was first seen held at frontier
+	var failing faillog.State
 	check := func() {
-		var x, tx, seq int64
-		if err := b.read.QueryRow(ctx, b.sql.head).Scan(&x, &tx, &seq); err != nil {
-			// Logged once per outage, not once per poll.
-			if ctx.Err() == nil && failed.IsZero() {
-				failed = time.Now()
-				b.log.Warn("chronicle postgres: change check failed; retrying every poll interval", "err", interpret(err))
+		var x, xmax, tx, seq int64
+		if err := b.read.QueryRow(ctx, b.sql.changes).Scan(&x, &xmax, &tx, &seq); err != nil {
+			if ctx.Err() == nil {
+				failing.Failed(b.log, "chronicle postgres: change check failed; retrying every poll interval", "err", interpret(err))
 			}
 			return
 		}
-		if !failed.IsZero() {
-			b.log.Info("chronicle postgres: change check succeeded again", "after", time.Since(failed).Round(time.Millisecond))
-			failed = time.Time{}
+		failing.OK(b.log, "chronicle postgres: change check works again")
+		if h := b.hooks.Load(); h != nil && h.Frontier != nil {
+			// The frontier holds something back when the snapshot's xmin
+			// (a running transaction) is below its xmax (one past the
+			// newest transaction that ended).
+			now, held := time.Now(), x < xmax
+			if x != frontier || !held {
+				frontier, frontierSince = x, now
+			}
+			h.Frontier(chronicle.FrontierInfo{Frontier: uint64(x), Held: held, Age: now.Sub(frontierSince)})
 		}
 		if head := [2]int64{tx, seq}; head != last {
 			last = head
@@ -206,11 +217,17 @@ func (b *Backend) listenOnce(ctx context.Context, heard chan uint64, listening f
 		if err != nil {
 			return true, err
 		}
-		x, from, _ := strings.Cut(n.Payload, " ")
+		xid, from, since := parsePayload(n.Payload)
 		if from == b.id {
 			continue // this store's own commit: its watchers were woken already
 		}
-		xid, _ := strconv.ParseUint(x, 10, 64)
+		if h := b.hooks.Load(); h != nil && h.Notification != nil {
+			delay := time.Duration(-1)
+			if !since.IsZero() {
+				delay = max(0, time.Since(since))
+			}
+			h.Notification(chronicle.NotificationInfo{Delay: delay})
+		}
 		select {
 		case heard <- xid:
 		default:
@@ -226,4 +243,16 @@ func (b *Backend) listenOnce(ctx context.Context, heard chan uint64, listening f
 			}
 		}
 	}
+}
+
+// parsePayload reads a notification: "xid store time", or "xid store" from
+// earlier versions (since is then zero). Parts it cannot read are zero.
+func parsePayload(p string) (xid uint64, from string, since time.Time) {
+	x, rest, _ := strings.Cut(p, " ")
+	from, t, _ := strings.Cut(rest, " ")
+	xid, _ = strconv.ParseUint(x, 10, 64)
+	if ns, err := strconv.ParseInt(t, 10, 64); err == nil && ns > 0 {
+		since = time.Unix(0, ns)
+	}
+	return xid, from, since
 }

@@ -47,6 +47,8 @@ type Backend struct {
 	unreplayed   xidSet // with a replica: writes not yet seen there
 	notify       notifier
 
+	hooks atomic.Pointer[chronicle.Hooks] // set by the Store (SetHooks); nil when none
+
 	closeOnce sync.Once
 	sqldb     sqlDB // the database/sql handle (DB)
 }
@@ -54,6 +56,7 @@ type Backend struct {
 var (
 	_ chronicle.Backend        = (*Backend)(nil)
 	_ chronicle.CommitNotifier = (*Backend)(nil)
+	_ chronicle.HookedBackend  = (*Backend)(nil)
 )
 
 // Open connects to the PostgreSQL database at connString (a URL or a
@@ -92,6 +95,7 @@ func (b *Backend) store() (*chronicle.Store, error) {
 	st, err := chronicle.New(b, &chronicle.Options{
 		Logger: b.log, PageSize: b.opts.PageSize,
 		MaxEventBytes: b.opts.MaxEventBytes, MaxBatchBytes: b.opts.MaxBatchBytes,
+		Hooks: b.opts.Hooks,
 	})
 	if err != nil {
 		_ = b.Close()
@@ -361,6 +365,17 @@ func (b *Backend) replicaReady(ctx context.Context) error {
 
 // SetCommitHook implements [chronicle.CommitNotifier].
 func (b *Backend) SetCommitHook(wake func()) { b.onCommit = wake }
+
+// Describe implements [chronicle.HookedBackend]: the namespace is the
+// database and the schema, as "database|schema".
+func (b *Backend) Describe() chronicle.StoreInfo {
+	return chronicle.StoreInfo{System: "postgresql", Namespace: b.pool.Config().ConnConfig.Database + "|" + b.opts.Schema}
+}
+
+// SetHooks implements [chronicle.HookedBackend]: h receives the age of the
+// visibility frontier and the delay of notifications, from the change
+// check (WatchChanges).
+func (b *Backend) SetHooks(h *chronicle.Hooks) { b.hooks.Store(h) }
 
 // Close stops the notifier and closes the pools the store owns. The Store
 // calls it once no other call is running; calling it again does nothing.

@@ -6,6 +6,8 @@ import (
 	"log/slog"
 	"regexp"
 	"time"
+
+	"github.com/chronicle-go/chronicle"
 )
 
 // Defaults of [Options].
@@ -81,6 +83,11 @@ type Options struct {
 	PageSize      int
 	MaxEventBytes int
 	MaxBatchBytes int
+	// Hooks receive measurements of the store's work, for metrics and
+	// traces (see chronicle.Hooks): those of every store, and the
+	// backend's own: the visibility frontier's age and the delay of the
+	// notifications of other processes' commits. Nil means none.
+	Hooks *chronicle.Hooks
 }
 
 var schemaName = regexp.MustCompile(`^[a-z_][a-z0-9_]{0,52}$`)

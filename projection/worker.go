@@ -518,6 +518,11 @@ func (w *worker) mismatch(stage Stage, owner string, pos chronicle.Position) err
 // the checkpoint; for a plain one, the handler first and the checkpoint
 // after it.
 func (w *worker) commit(ctx context.Context, events []chronicle.Event, next chronicle.Position, replaying bool) error {
+	var start time.Time
+	hooks := w.r.store.Hooks()
+	if hooks != nil && hooks.ProjectionBatch != nil {
+		start = time.Now()
+	}
 	b := Batch{Name: w.p.Name, Version: w.version, Replaying: replaying, Events: events}
 	if w.p.Handle != nil {
 		if err := w.p.Handle(ctx, b); err != nil {
@@ -545,6 +550,10 @@ func (w *worker) commit(ctx context.Context, events []chronicle.Event, next chro
 	}
 	if err != nil {
 		return err
+	}
+	if !start.IsZero() { // before WaitFor's callers hear of the batch
+		hooks.ProjectionBatch(chronicle.ProjectionBatchInfo{Name: w.p.Name, Version: w.version, Events: len(events),
+			Checkpoint: next, Replaying: replaying, Lag: max(0, time.Since(last.Time)), Duration: time.Since(start)})
 	}
 	w.dbScan = next
 	w.set(func() { w.scan, w.lastErr = next, "" })

@@ -65,10 +65,10 @@ const (
 // transaction on the writer connection.
 func (b *Backend) Append(ctx context.Context, p *chronicle.AppendParams) (chronicle.AppendResult, error) {
 	var res chronicle.AppendResult
-	err := b.write(ctx, true, func(w *conn) (bool, error) {
+	err := b.write(ctx, true, func(w *conn) (int, error) {
 		var err error
 		res, err = b.appendTx(w, p)
-		return res.Written > 0, err
+		return res.Written, err
 	})
 	return res, err
 }

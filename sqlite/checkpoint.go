@@ -6,6 +6,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/chronicle-go/chronicle"
 )
 
 // WAL checkpoints
@@ -63,6 +65,7 @@ const (
 // close.
 type checkpointer struct {
 	c        *conn
+	pageSize int64         // the database's page size, in bytes
 	mu       sync.Mutex    // held while a checkpoint of this process runs
 	next     atomic.Int64  // the WAL size in pages that wakes the goroutine
 	pages    atomic.Int64  // the WAL size after the last commit noted
@@ -84,12 +87,16 @@ func (b *Backend) startCheckpointer(ctx context.Context) error {
 	}
 	// A connection that has not read the database yet does not know that
 	// it is in WAL mode, and its checkpoints would do nothing.
-	var n int64
-	if _, err := c.row("SELECT count(*) FROM sqlite_schema", []*int64{&n}); err != nil {
+	var n, pageSize int64
+	_, err = c.row("SELECT count(*) FROM sqlite_schema", []*int64{&n})
+	if err == nil {
+		_, err = c.row("PRAGMA page_size", []*int64{&pageSize})
+	}
+	if err != nil {
 		_ = c.close()
 		return fmt.Errorf("sqlite: checkpointer: %w", interpret(ctx, err))
 	}
-	k := &checkpointer{c: c, wakeCh: make(chan struct{}, 1), stop: make(chan struct{}), done: make(chan struct{})}
+	k := &checkpointer{c: c, pageSize: pageSize, wakeCh: make(chan struct{}, 1), stop: make(chan struct{}), done: make(chan struct{})}
 	k.next.Store(checkpointPages)
 	b.ckpt = k
 	go b.checkpointLoop(k)
@@ -108,6 +115,7 @@ func (b *Backend) checkpointLoop(k *checkpointer) {
 			continue // asked for while the last checkpoint ran
 		}
 		k.runs.Add(1)
+		start := time.Now()
 		restarts := k.restarts.Load()
 		log, copied, busy, err := k.checkpoint(k.c)
 		// Commits went on meanwhile: copy theirs, without holding writes
@@ -122,13 +130,17 @@ func (b *Backend) checkpointLoop(k *checkpointer) {
 		if rest := k.pages.Load() - log; err == nil && !busy && copied == log && rest > 0 && (rest <= 2*finishPages || log >= walPagesLimit/2) {
 			if release, ok := b.holdWrites(k.stop); ok {
 				k.held.Add(1)
-				log, _, busy, err = k.checkpoint(k.c)
+				log, copied, busy, err = k.checkpoint(k.c)
 				if !busy {
 					k.setNext(restarts, log, checkpointPages) // before a write starts the WAL over
 				}
 				release()
 				held = !busy
 			}
+		}
+		if h := b.hooks.Load(); h != nil && h.Checkpoint != nil {
+			h.Checkpoint(chronicle.CheckpointInfo{HeldWrites: held, WALPages: log, Copied: copied,
+				Busy: busy, Duration: time.Since(start), Err: err})
 		}
 		if busy {
 			// Another connection is checkpointing (another process's):
@@ -245,11 +257,21 @@ func (b *Backend) committed(c *conn) {
 		k.restarts.Add(1)
 		k.next.Store(checkpointPages)
 	}
+	h := b.hooks.Load()
+	if h != nil && h.WALSize != nil {
+		h.WALSize(chronicle.WALInfo{Pages: n, Bytes: n * k.pageSize})
+	}
 	switch {
 	case n >= walPagesLimit:
 		k.inline.Add(1)
-		if _, _, _, err := k.checkpoint(c); err != nil {
+		start := time.Now()
+		log, copied, busy, err := k.checkpoint(c)
+		if err != nil {
 			b.log.Warn("chronicle sqlite: WAL checkpoint failed", "path", b.path, "err", err)
+		}
+		if h != nil && h.Checkpoint != nil {
+			h.Checkpoint(chronicle.CheckpointInfo{Inline: true, WALPages: log, Copied: copied,
+				Busy: busy, Duration: time.Since(start), Err: err})
 		}
 	case n >= k.next.Load():
 		k.wake()

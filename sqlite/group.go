@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"sync/atomic"
+	"time"
 
 	"github.com/chronicle-go/chronicle"
 )
@@ -31,17 +32,21 @@ const (
 	reqWithdrawn
 )
 
-var _ chronicle.CommitNotifier = (*Backend)(nil)
+var (
+	_ chronicle.CommitNotifier  = (*Backend)(nil)
+	_ chronicle.HookedBackend   = (*Backend)(nil)
+	_ chronicle.PositionCounter = (*Backend)(nil)
+)
 
 type writeReq struct {
 	ctx    context.Context
 	events bool // a commit of this request wakes watchers
-	fn     func(w *conn) (changed bool, err error)
+	fn     func(w *conn) (wrote int, err error)
 	state  atomic.Int32
 
-	changed bool          // set by the writer before done closes
-	err     error         // likewise
-	done    chan struct{} // closed when the request is answered
+	wrote int           // set by the writer before done closes
+	err   error         // likewise
+	done  chan struct{} // closed when the request is answered
 }
 
 // SetCommitHook implements [chronicle.CommitNotifier]: f is called once
@@ -49,13 +54,29 @@ type writeReq struct {
 // answered.
 func (b *Backend) SetCommitHook(f func()) { b.onCommit = f }
 
+// Describe implements [chronicle.HookedBackend].
+func (b *Backend) Describe() chronicle.StoreInfo {
+	return chronicle.StoreInfo{System: "sqlite", Namespace: b.path}
+}
+
+// SetHooks implements [chronicle.HookedBackend]: h receives the group
+// commits, the WAL checkpoints and the WAL's size.
+func (b *Backend) SetHooks(h *chronicle.Hooks) { b.hooks.Store(h) }
+
+// EventsBetween implements [chronicle.PositionCounter]: positions are a
+// sequence, one per event.
+func (b *Backend) EventsBetween(from, to chronicle.Position) int64 {
+	return int64(to.Commit) - int64(from.Commit)
+}
+
 // write runs fn in the writer goroutine inside a write transaction, together
-// with any other writes queued at the same time. fn reports whether it wrote
-// anything; events says whether what it writes are events, whose commit
-// wakes watchers. If ctx ends before fn starts, the request is withdrawn and
+// with any other writes queued at the same time. fn reports how much it
+// wrote: the events of an append, 1 for a snapshot stored, 0 when nothing;
+// events says whether what it writes are events, whose commit wakes
+// watchers. If ctx ends before fn starts, the request is withdrawn and
 // nothing is written; once fn has started, write waits for the commit and
 // reports its outcome.
-func (b *Backend) write(ctx context.Context, events bool, fn func(w *conn) (changed bool, err error)) error {
+func (b *Backend) write(ctx context.Context, events bool, fn func(w *conn) (wrote int, err error)) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
@@ -127,6 +148,11 @@ func (b *Backend) runGroup(group []*writeReq) {
 	if len(live) == 0 {
 		return
 	}
+	hooks := b.hooks.Load()
+	var start time.Time
+	if hooks != nil && hooks.GroupCommit != nil {
+		start = time.Now()
+	}
 	w := b.writer
 	answer := func(rs []*writeReq, err error) {
 		for _, r := range rs {
@@ -168,7 +194,7 @@ func (b *Backend) runGroup(group []*writeReq) {
 			// interrupted write rolls back the whole transaction.
 			w.c.SetInterrupt(r.ctx)
 		}
-		changed, err := r.fn(w)
+		wrote, err := r.fn(w)
 		w.c.SetInterrupt(context.Background())
 		if w.c.GetAutocommit() {
 			// The statement ended the whole transaction (an interrupt,
@@ -186,7 +212,7 @@ func (b *Backend) runGroup(group []*writeReq) {
 				switch {
 				case q == r:
 				case q.state.CompareAndSwap(reqRunning, reqQueued), q.state.CompareAndSwap(reqTaken, reqQueued):
-					q.err, q.changed = nil, false
+					q.err, q.wrote = nil, 0
 					again = append(again, q)
 				}
 			}
@@ -202,9 +228,9 @@ func (b *Backend) runGroup(group []*writeReq) {
 				_ = w.exec("RELEASE request")
 			}
 		} else {
-			r.changed = changed
-			anyChanged = anyChanged || changed
-			wroteEvents = wroteEvents || changed && r.events
+			r.wrote = wrote
+			anyChanged = anyChanged || wrote > 0
+			wroteEvents = wroteEvents || wrote > 0 && r.events
 			if !single {
 				if err := w.exec("RELEASE request"); err != nil {
 					r.err = interpret(r.ctx, err)
@@ -237,7 +263,22 @@ func (b *Backend) runGroup(group []*writeReq) {
 		}
 	}
 	if anyChanged {
+		if !start.IsZero() {
+			hooks.GroupCommit(groupInfo(done, time.Since(start), err))
+		}
 		b.committed(w) // before the answers: Close may follow them
 	}
 	answer(done, nil)
+}
+
+// groupInfo describes a group that ran done's requests, for the hooks.
+func groupInfo(done []*writeReq, d time.Duration, err error) chronicle.GroupCommitInfo {
+	info := chronicle.GroupCommitInfo{Writes: len(done), Duration: d, Err: err}
+	for _, r := range done {
+		if r.events && r.err == nil && r.wrote > 0 {
+			info.Appends++
+			info.Events += r.wrote
+		}
+	}
+	return info
 }

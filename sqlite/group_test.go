@@ -19,10 +19,10 @@ func holdWriter(t *testing.T, b *Backend) (release func()) {
 	started, unblock := make(chan struct{}), make(chan struct{})
 	// Queue the holding request directly, so that the writer goroutine
 	// (not this caller) runs it.
-	r := &writeReq{ctx: context.Background(), done: make(chan struct{}), fn: func(*conn) (bool, error) {
+	r := &writeReq{ctx: context.Background(), done: make(chan struct{}), fn: func(*conn) (int, error) {
 		close(started)
 		<-unblock
-		return false, nil
+		return 0, nil
 	}}
 	b.queue <- r
 	errc := make(chan error, 1)
@@ -229,7 +229,7 @@ func TestGroupRerunAfterRollback(t *testing.T) {
 	waitQueued(t, b, 1)
 	culprit := make(chan error, 1)
 	go func() {
-		culprit <- b.write(ctx, true, func(w *conn) (bool, error) { return true, w.exec("ROLLBACK") })
+		culprit <- b.write(ctx, true, func(w *conn) (int, error) { return 1, w.exec("ROLLBACK") })
 	}()
 	waitQueued(t, b, 2)
 	go func() {

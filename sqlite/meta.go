@@ -111,7 +111,7 @@ func (b *Backend) SaveSnapshot(ctx context.Context, s *chronicle.Snapshot) error
 		}
 		version = pos
 	}
-	return b.write(ctx, false, func(w *conn) (bool, error) {
+	return b.write(ctx, false, func(w *conn) (int, error) {
 		var reached int64
 		var err error
 		if s.Stream == "" {
@@ -120,20 +120,23 @@ func (b *Backend) SaveSnapshot(ctx context.Context, s *chronicle.Snapshot) error
 			_, err = w.row(sqlStreamVersion, []*int64{&reached}, s.Stream)
 		}
 		if err != nil {
-			return false, err
+			return 0, err
 		}
 		if version > reached {
 			what := fmt.Sprintf("stream %q is at version %d, snapshot is at %d", s.Stream, reached, version)
 			if s.Stream == "" {
 				what = fmt.Sprintf("head is at position %d, snapshot is at %d", reached, version)
 			}
-			return false, fmt.Errorf("%w: %s", chronicle.ErrVersionNotReached, what)
+			return 0, fmt.Errorf("%w: %s", chronicle.ErrVersionNotReached, what)
 		}
 		err = w.exec("INSERT INTO chronicle_snapshots (stream, name, version, position, state, ts) VALUES (?, ?, ?, ?, ?, ?) "+
 			"ON CONFLICT (stream, name) DO UPDATE SET version = excluded.version, position = excluded.position, "+
 			"state = excluded.state, ts = excluded.ts WHERE excluded.version >= chronicle_snapshots.version",
 			s.Stream, s.Name, version, pos, s.State, s.Time.UnixNano())
-		return err == nil, err
+		if err != nil {
+			return 0, err
+		}
+		return 1, nil
 	})
 }
 

@@ -108,6 +108,7 @@ import (
 	"time"
 
 	"github.com/chronicle-go/chronicle"
+	"github.com/chronicle-go/chronicle/internal/faillog"
 )
 
 // ApplicationID marks a SQLite file as a Chronicle store (PRAGMA
@@ -138,6 +139,8 @@ type Backend struct {
 	groups      atomic.Int64 // committed groups that wrote something
 	groupedReqs atomic.Int64 // requests answered in those groups
 
+	hooks atomic.Pointer[chronicle.Hooks] // set by the Store (SetHooks); nil when none
+
 	readers pool
 	nreader int
 
@@ -166,6 +169,7 @@ func Open(ctx context.Context, path string, opts *Options) (*chronicle.Store, er
 	st, err := chronicle.New(b, &chronicle.Options{
 		Logger: b.log, PageSize: b.opts.PageSize,
 		MaxEventBytes: b.opts.MaxEventBytes, MaxBatchBytes: b.opts.MaxBatchBytes,
+		Hooks: b.opts.Hooks,
 	})
 	if err != nil {
 		_ = b.Close()
@@ -583,12 +587,14 @@ func (b *Backend) WatchChanges(ctx context.Context, changed func()) {
 		return
 	}
 	var last int64
+	var failing faillog.State
 	check := func() bool {
 		var v int64
 		if _, err := b.notifier.row("PRAGMA data_version", []*int64{&v}); err != nil {
-			b.log.Warn("chronicle sqlite: change check failed", "err", err)
+			failing.Failed(b.log, "chronicle sqlite: change check failed", "path", b.path, "err", err)
 			return false
 		}
+		failing.OK(b.log, "chronicle sqlite: change check works again", "path", b.path)
 		moved := v != last
 		last = v
 		return moved

@@ -6,6 +6,8 @@ import (
 	"os"
 	"runtime"
 	"time"
+
+	"github.com/chronicle-go/chronicle"
 )
 
 // Defaults of [Options].
@@ -96,6 +98,11 @@ type Options struct {
 	MaxBatchBytes int
 	// Logger receives the store's logs. Nil means slog.Default().
 	Logger *slog.Logger
+	// Hooks receive measurements of the store's work, for metrics and
+	// traces (see chronicle.Hooks): those of every store, and the
+	// backend's own: group commits, WAL checkpoints and the WAL's size.
+	// Nil means none.
+	Hooks *chronicle.Hooks
 }
 
 func (o *Options) withDefaults() (Options, error) {
