@@ -78,7 +78,8 @@ type Store struct {
 	cancel   context.CancelFunc // stops the change watcher
 	wg       sync.WaitGroup
 	watchers atomic.Int64
-	tail     tail // recent events shared by live watches
+	riding   atomic.Int64 // watches riding out an outage (see rider)
+	tail     tail         // recent events shared by live watches
 	// selfNotify is set when the backend wakes watchers on its commits
 	// (CommitNotifier), so Append need not.
 	selfNotify bool

@@ -203,6 +203,7 @@ func (s *Store) watchLoop(ctx context.Context, o WatchOptions, yield func(Event,
 	}()
 	var seen Position // every event up to it has been examined
 	r := s.newRider(o)
+	defer r.end()
 	for {
 		// Take the wake-up channel before looking, so a commit that lands
 		// after the look wakes this watch.
@@ -210,6 +211,9 @@ func (s *Store) watchLoop(ctx context.Context, o WatchOptions, yield func(Event,
 		if live {
 			wake = s.tail.advanced.Wait()
 			if window, end, ok := s.tail.since(seen); ok {
+				// The window covers the watch again: whatever failed
+				// before works (the window was read from storage).
+				r.recovered()
 				if obs != nil {
 					obs.window(window)
 				}
@@ -274,7 +278,10 @@ func (s *Store) watchLoop(ctx context.Context, o WatchOptions, yield func(Event,
 }
 
 // rider rides out a watch's transient storage errors (see
-// [WatchOptions.RetryFor]).
+// [WatchOptions.RetryFor]). The store logs an outage once, however many
+// watches it stops: at Warn when the first watch starts retrying, at Info
+// when the last one of them goes on (or gives up); each watch's own
+// retries are at Debug.
 type rider struct {
 	s      *Store
 	limit  time.Duration // < 0: no retries
@@ -301,11 +308,15 @@ func (r *rider) retry(ctx context.Context, err error) error {
 	now := time.Now()
 	if r.failed.IsZero() {
 		r.failed, r.pause = now, firstWatchRetryPause
-		r.s.log.Warn("chronicle: watch: storage unavailable; retrying", "err", err, "for", r.limit)
+		if r.s.riding.Add(1) == 1 {
+			r.s.log.Warn("chronicle: watch: storage unavailable or busy; watches retrying", "err", err, "for", r.limit)
+		} else {
+			r.s.log.Debug("chronicle: watch: storage unavailable or busy; retrying", "err", err, "for", r.limit)
+		}
 	}
 	left := r.limit - now.Sub(r.failed)
 	if left <= 0 {
-		r.s.log.Warn("chronicle: watch: storage still unavailable; giving up", "err", err, "after", now.Sub(r.failed).Round(time.Millisecond))
+		r.s.log.Warn("chronicle: watch: storage still unavailable or busy; giving up", "err", err, "after", now.Sub(r.failed).Round(time.Millisecond))
 		return err
 	}
 	// Up to a quarter less, so that many watches do not retry in step.
@@ -323,11 +334,25 @@ func (r *rider) retry(ctx context.Context, err error) error {
 	}
 }
 
-// recovered notes a successful read, ending a run of errors.
+// recovered notes that the watch moves on, ending a run of errors.
 func (r *rider) recovered() {
+	if r.failed.IsZero() {
+		return
+	}
+	after := time.Since(r.failed).Round(time.Millisecond)
+	r.failed = time.Time{}
+	if r.s.riding.Add(-1) == 0 {
+		r.s.log.Info("chronicle: watch: storage available again; watches resumed", "after", after)
+	} else {
+		r.s.log.Debug("chronicle: watch: storage available again; resuming", "after", after)
+	}
+}
+
+// end closes a run of errors that the watch ends in.
+func (r *rider) end() {
 	if !r.failed.IsZero() {
-		r.s.log.Info("chronicle: watch: storage available again; resuming", "after", time.Since(r.failed).Round(time.Millisecond))
 		r.failed = time.Time{}
+		r.s.riding.Add(-1)
 	}
 }
 
@@ -335,6 +360,7 @@ func (r *rider) recovered() {
 // watch does.
 func (s *Store) retrying(ctx context.Context, o WatchOptions, f func() error) error {
 	r := s.newRider(o)
+	defer r.end()
 	for {
 		err := f()
 		if err == nil {

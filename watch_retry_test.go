@@ -16,8 +16,33 @@ import (
 // database server's do while it restarts.
 type outage struct {
 	*memback.Backend
-	down  atomic.Pointer[error] // the error reads fail with; nil when up
-	fails atomic.Int64          // reads failed so far
+	down    atomic.Pointer[error]  // the error reads fail with; nil when up
+	fails   atomic.Int64           // reads failed so far
+	changed atomic.Pointer[func()] // the store's change notice, from WatchChanges
+}
+
+// WatchChanges hands the test the store's change notice, so that it can
+// announce a change (as a reconnecting notifier does) without a commit.
+func (b *outage) WatchChanges(ctx context.Context, changed func()) {
+	b.changed.Store(&changed)
+	<-ctx.Done()
+}
+
+func (b *outage) announce() {
+	if f := b.changed.Load(); f != nil {
+		(*f)()
+	}
+}
+
+// waitFails waits until reads have failed more than n times in all.
+func (b *outage) waitFails(t *testing.T, n int64) {
+	t.Helper()
+	for deadline := time.Now().Add(5 * time.Second); b.fails.Load() <= n; {
+		if time.Now().After(deadline) {
+			t.Fatal("no read failed")
+		}
+		time.Sleep(time.Millisecond)
+	}
 }
 
 func (b *outage) fail() error {
@@ -239,5 +264,61 @@ func TestWatchGivesUp(t *testing.T) {
 				}
 			})
 		}
+	}
+}
+
+// A watch that recovered from one outage through the window of recent
+// events (nothing was committed meanwhile) has its full RetryFor again for
+// the next outage.
+func TestWatchRetriesEachOutageAfresh(t *testing.T) {
+	s, b := newOutage(t)
+	ctx, cancel := context.WithTimeout(t.Context(), 20*time.Second)
+	defer cancel()
+	appendN(t, s, 2)
+	got := make(chan int64, 10)
+	ended := make(chan error, 1)
+	caught := make(chan struct{})
+	const retryFor = 300 * time.Millisecond
+	go func() {
+		o := &chronicle.WatchOptions{RetryFor: retryFor, CaughtUp: func() { close(caught) }}
+		for ev, err := range s.WatchAll(ctx, chronicle.Position{}, o) {
+			if err != nil {
+				ended <- err
+				return
+			}
+			got <- ev.Version
+		}
+	}()
+	<-caught
+	<-got
+	<-got
+	outage := func() {
+		t.Helper()
+		n := b.fails.Load()
+		b.set(errDown)
+		b.announce() // the window's refresh fails: the watch reads storage, which fails
+		b.waitFails(t, n+1)
+		b.set(nil)
+		b.announce() // the window comes back at the watch's position
+	}
+	outage()
+	time.Sleep(2 * retryFor)
+	outage()
+	time.Sleep(retryFor / 2)
+	select {
+	case err := <-ended:
+		t.Fatalf("the watch gave up at the second outage: %v", err)
+	default:
+	}
+	appendN(t, s, 1)
+	select {
+	case v := <-got:
+		if v != 3 {
+			t.Fatalf("got version %d, want 3", v)
+		}
+	case err := <-ended:
+		t.Fatalf("the watch ended: %v", err)
+	case <-ctx.Done():
+		t.Fatal("the event appended after the outages was not delivered")
 	}
 }
