@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -44,7 +45,15 @@ func TestRidesOutServerRestart(t *testing.T) {
 	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
 	defer cancel()
 	schema := fmt.Sprintf("restart_%d", time.Now().UnixNano())
-	st, err := postgres.Open(ctx, url, &postgres.Options{Schema: schema, MaxConns: 12, PollInterval: 50 * time.Millisecond})
+	// Counts the watches' page reads that failed as unavailable: proof
+	// that the watches met the outage rather than slept through it.
+	var watchFailures atomic.Int64
+	hooks := &chronicle.Hooks{ReadDone: func(_ context.Context, info chronicle.ReadDoneInfo) {
+		if info.Watch && errors.Is(info.Err, chronicle.ErrUnavailable) {
+			watchFailures.Add(1)
+		}
+	}}
+	st, err := postgres.Open(ctx, url, &postgres.Options{Schema: schema, MaxConns: 12, PollInterval: 50 * time.Millisecond, Hooks: hooks})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -100,12 +109,13 @@ func TestRidesOutServerRestart(t *testing.T) {
 		})
 	}
 
-	// Two watches from the start: the global stream and one writer's.
+	// Two watches from the start: the global stream and one writer's; a
+	// third of the global stream starts while the server is down.
 	type delivery struct {
 		ev  chronicle.Event
 		err error
 	}
-	all, w0 := make(chan delivery, 1<<16), make(chan delivery, 1<<16)
+	all, w0, late := make(chan delivery, 1<<16), make(chan delivery, 1<<16), make(chan delivery, 1<<16)
 	var watches sync.WaitGroup
 	watchCtx, stopWatches := context.WithCancel(ctx)
 	defer stopWatches()
@@ -132,6 +142,12 @@ func TestRidesOutServerRestart(t *testing.T) {
 	time.Sleep(700 * time.Millisecond)
 	run("stop")
 	t.Log("server stopped")
+	watches.Go(func() {
+		for ev, err := range st.WatchAll(watchCtx, chronicle.Position{}, nil) {
+			late <- delivery{ev, err}
+		}
+		close(late)
+	})
 	time.Sleep(2 * time.Second)
 	run("start")
 	t.Log("server started")
@@ -201,9 +217,14 @@ func TestRidesOutServerRestart(t *testing.T) {
 	}
 	check("WatchAll", all, len(acked), func(prev, ev *chronicle.Event) bool { return prev.Position.Before(ev.Position) })
 	check("Watch w0", w0, wantW0, func(prev, ev *chronicle.Event) bool { return ev.Version == prev.Version+1 })
+	check("WatchAll started during the outage", late, len(acked), func(prev, ev *chronicle.Event) bool { return prev.Position.Before(ev.Position) })
+	if watchFailures.Load() == 0 {
+		t.Error("no watch read failed as unavailable: the watches did not meet the outage")
+	}
+	t.Logf("%d watch page reads failed as unavailable and were retried", watchFailures.Load())
 	stopWatches()
 	watches.Wait()
-	for _, ch := range []chan delivery{all, w0} {
+	for _, ch := range []chan delivery{all, w0, late} {
 		for d := range ch {
 			if d.err == nil {
 				t.Errorf("an event delivered beyond the acknowledged ones: %s", d.ev.ID)
