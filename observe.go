@@ -125,7 +125,8 @@ type StoreInfo struct {
 // HookedBackend is an optional interface of a [Backend] that describes
 // itself to hooks and reports measurements of its own work (commits,
 // checkpoints, notifications) to them. When the store has [Hooks], [New]
-// calls Describe once, then SetHooks once with the hooks the store uses,
+// calls Describe once (when [Hooks].ForStore is set, to pass it the
+// description), then SetHooks once with the hooks the store uses,
 // before it starts the backend's WatchChanges and before any other call;
 // a store without hooks calls neither. Backends get their hooks this way,
 // as they get [CommitNotifier]'s hook, without a parameter of their own.
