@@ -177,3 +177,39 @@ func ExampleParsePosition() {
 	// Output:
 	// 1042 true <nil>
 }
+
+// Hooks see what the store does without a telemetry library: here, counts
+// of appends and of conflicts, and the events written. Package
+// otelchronicle fills them with OpenTelemetry metrics and spans instead.
+func ExampleHooks() {
+	ctx := context.Background()
+	var appends, conflicts, written int
+	hooks := &chronicle.Hooks{
+		// Called for every Append, from the caller's goroutine: a real
+		// hook must be safe for concurrent use (atomics, a metrics
+		// library); this example appends from one goroutine.
+		AppendDone: func(_ context.Context, info chronicle.AppendDoneInfo) {
+			appends++
+			if errors.Is(info.Err, chronicle.ErrConflict) {
+				conflicts++
+			}
+			written += info.Result.Written
+		},
+	}
+	store, err := sqlite.Open(ctx, "", &sqlite.Options{Hooks: hooks})
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer store.Close()
+
+	if _, err := store.Append(ctx, "order-7", chronicle.NoStream, chronicle.EventData{Type: "OrderPlaced"}); err != nil {
+		log.Fatal(err)
+	}
+	// The stream exists now: this one conflicts and writes nothing.
+	_, err = store.Append(ctx, "order-7", chronicle.NoStream, chronicle.EventData{Type: "OrderPlaced"})
+	fmt.Println("conflict:", errors.Is(err, chronicle.ErrConflict))
+	fmt.Println("appends", appends, "conflicts", conflicts, "written", written)
+	// Output:
+	// conflict: true
+	// appends 2 conflicts 1 written 1
+}
