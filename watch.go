@@ -57,9 +57,10 @@ const (
 // carries ctx.Err()), the store closes (the final pair carries
 // [ErrClosed]) or a read fails (the final pair carries the error); while
 // the storage is unavailable (a database server restarting), the watch
-// retries by itself for [WatchOptions.RetryFor] before it gives up. Appends through this store wake watchers at once; appends
-// by other processes are noticed by the backend's change check (for SQLite,
-// every Options.PollInterval). A slow loop body delays only its own watch.
+// retries by itself for [WatchOptions.RetryFor] before it gives up.
+// Appends through this store wake watchers at once; appends by other
+// processes are noticed by the backend's change check (for SQLite, every
+// Options.PollInterval). A slow loop body delays only its own watch.
 //
 // The Data and Metadata of the events yielded may be shared with other
 // watches: read them, keep them, but do not modify them (see [Event]).

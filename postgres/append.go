@@ -42,13 +42,12 @@ type statements struct {
 
 func newStatements(schema string) statements {
 	s := statements{schema: schema}
-	s.head = "SELECT f.x, coalesce(e.tx_id, 0), coalesce(e.seq, 0) FROM (" + frontierSQL + ") f " +
-		"LEFT JOIN LATERAL (SELECT tx_id, seq FROM " + schema + ".events WHERE tx_id < f.x " +
+	// The newest event below the frontier f.x.
+	newest := " LEFT JOIN LATERAL (SELECT tx_id, seq FROM " + schema + ".events WHERE tx_id < f.x " +
 		"ORDER BY tx_id DESC, seq DESC LIMIT 1) e ON true"
+	s.head = "SELECT f.x, coalesce(e.tx_id, 0), coalesce(e.seq, 0) FROM (" + frontierSQL + ") f" + newest
 	s.changes = "SELECT f.x, f.xmax, coalesce(e.tx_id, 0), coalesce(e.seq, 0) FROM (" +
-		"SELECT pg_snapshot_xmin(c)::text::bigint AS x, pg_snapshot_xmax(c)::text::bigint AS xmax FROM pg_current_snapshot() c) f " +
-		"LEFT JOIN LATERAL (SELECT tx_id, seq FROM " + schema + ".events WHERE tx_id < f.x " +
-		"ORDER BY tx_id DESC, seq DESC LIMIT 1) e ON true"
+		"SELECT pg_snapshot_xmin(c)::text::bigint AS x, pg_snapshot_xmax(c)::text::bigint AS xmax FROM pg_current_snapshot() c) f" + newest
 	s.stats = "SELECT h.*, s.* FROM (" + s.head + ") h, " +
 		"(SELECT coalesce(sum(version), 0)::bigint, count(*) FROM " + schema + ".streams) s"
 	for c := range claims {

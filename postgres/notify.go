@@ -167,12 +167,9 @@ func (b *Backend) WatchChanges(ctx context.Context, changed func()) {
 // it calls changed, since notifications sent meanwhile were lost.
 func (b *Backend) listenLoop(ctx context.Context, heard chan uint64, changed func()) {
 	pause := 100 * time.Millisecond
-	var lost time.Time // when the connection was lost; zero while listening
+	var failing faillog.State
 	listening := func() {
-		if !lost.IsZero() {
-			b.log.Info("chronicle postgres: LISTEN connection back", "after", time.Since(lost).Round(time.Millisecond))
-			lost = time.Time{}
-		}
+		failing.OK(b.log, "chronicle postgres: LISTEN connection back")
 		changed()
 	}
 	for ctx.Err() == nil {
@@ -183,11 +180,7 @@ func (b *Backend) listenLoop(ctx context.Context, heard chan uint64, changed fun
 		if listened {
 			pause = 100 * time.Millisecond
 		}
-		// Logged once per outage, not once per attempt.
-		if lost.IsZero() {
-			lost = time.Now()
-			b.log.Warn("chronicle postgres: LISTEN connection lost; reconnecting", "err", interpret(err))
-		}
+		failing.Failed(b.log, "chronicle postgres: LISTEN connection lost; reconnecting", "err", interpret(err), "after", pause)
 		t := time.NewTimer(pause)
 		select {
 		case <-ctx.Done():
