@@ -20,6 +20,7 @@ const (
 type writerSQL struct {
 	insert [rowsPerInsert + 1]string
 	lookup [keysPerLookup + 1]string
+	batch  [batchKinds][keysPerLookup + 1]string // see batchFor
 }
 
 func (s *writerSQL) insertFor(n int) string {
@@ -64,13 +65,16 @@ const (
 // Append implements [chronicle.Backend.Append] in one BEGIN IMMEDIATE
 // transaction on the writer connection.
 func (b *Backend) Append(ctx context.Context, p *chronicle.AppendParams) (chronicle.AppendResult, error) {
-	var res chronicle.AppendResult
-	err := b.write(ctx, true, func(w *conn) (int, error) {
+	job := &appendJob{p: p}
+	err := b.submit(ctx, &writeReq{ctx: ctx, events: true, app: job, fn: func(w *conn) (int, error) {
 		var err error
-		res, err = b.appendTx(w, p)
-		return res.Written, err
-	})
-	return res, err
+		job.res, err = b.appendTx(w, p)
+		return job.res.Written, err
+	}})
+	if err != nil {
+		return chronicle.AppendResult{}, err
+	}
+	return job.res, nil
 }
 
 func (b *Backend) appendTx(w *conn, p *chronicle.AppendParams) (chronicle.AppendResult, error) {

@@ -21,6 +21,13 @@ import (
 // request of a group runs in a savepoint of its own, so one request's
 // conflict or bad input rolls back that request alone. Watchers are woken
 // once per group.
+//
+// Consecutive appends of a group run together (batch.go): one look-up of
+// their streams' versions, one of their event IDs, one INSERT of all their
+// events and one update of their streams' rows, instead of a savepoint and
+// four statements each. Should any of those statements fail, the group runs
+// again from the start with every request in a savepoint of its own, which
+// gives each its own outcome.
 
 // Request states. A caller whose context ends may withdraw its request while
 // it is queued or taken but not yet started; once started, the caller waits
@@ -42,6 +49,7 @@ type writeReq struct {
 	ctx    context.Context
 	events bool // a commit of this request wakes watchers
 	fn     func(w *conn) (wrote int, err error)
+	app    *appendJob // an append, which may run in a batch; else nil
 	state  atomic.Int32
 
 	wrote int           // set by the writer before done closes
@@ -77,15 +85,21 @@ func (b *Backend) EventsBetween(from, to chronicle.Position) int64 {
 // nothing is written; once fn has started, write waits for the commit and
 // reports its outcome.
 func (b *Backend) write(ctx context.Context, events bool, fn func(w *conn) (wrote int, err error)) error {
+	return b.submit(ctx, &writeReq{ctx: ctx, events: events, fn: fn})
+}
+
+// submit hands r, whose ctx, events and fn are set, to the writer and waits
+// for its outcome, as write describes.
+func (b *Backend) submit(ctx context.Context, r *writeReq) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	r := &writeReq{ctx: ctx, events: events, fn: fn, done: make(chan struct{})}
+	r.done = make(chan struct{})
 	// A lone write runs in the caller's goroutine when the writer is idle
 	// and nothing is queued, sparing two goroutine hand-offs.
 	if b.wmu.TryLock() {
 		if len(b.queue) == 0 {
-			b.runGroup([]*writeReq{r})
+			b.runGroup([]*writeReq{r}, true)
 			b.wmu.Unlock()
 			return r.err
 		}
@@ -131,14 +145,15 @@ func (b *Backend) writeLoop() {
 				break drain
 			}
 		}
-		b.runGroup(group)
+		b.runGroup(group, true)
 		b.wmu.Unlock()
 		clear(group)
 	}
 }
 
-// runGroup runs the requests of group in one transaction and answers them.
-func (b *Backend) runGroup(group []*writeReq) {
+// runGroup runs the requests of group in one transaction and answers them;
+// batch says whether consecutive appends may run as one batch.
+func (b *Backend) runGroup(group []*writeReq, batch bool) {
 	live := group[:0:0]
 	for _, r := range group {
 		if r.state.CompareAndSwap(reqQueued, reqTaken) {
@@ -173,7 +188,38 @@ func (b *Backend) runGroup(group []*writeReq) {
 	single := len(live) == 1
 	var done []*writeReq // requests that ran, in order
 	anyChanged, wroteEvents := false, false
-	for _, r := range live {
+	for i := 0; i < len(live); i++ {
+		if run := appendRun(live[i:]); batch && len(run) > 1 {
+			i += len(run) - 1
+			var rs []*writeReq // the run's requests that go ahead
+			for _, r := range run {
+				if !r.state.CompareAndSwap(reqTaken, reqRunning) {
+					continue // withdrawn by its caller
+				}
+				done = append(done, r)
+				if err := r.ctx.Err(); err != nil {
+					r.err = err
+					continue
+				}
+				rs = append(rs, r)
+			}
+			if err := b.appendBatch(w, rs); err != nil {
+				// Every request of the group runs again, each in a
+				// savepoint of its own, in a new transaction.
+				if !w.c.GetAutocommit() {
+					_ = w.exec("ROLLBACK")
+				}
+				b.runGroup(requeue(live, nil), false)
+				return
+			}
+			for _, r := range rs {
+				if r.err == nil && r.wrote > 0 {
+					anyChanged, wroteEvents = true, true
+				}
+			}
+			continue
+		}
+		r := live[i]
 		if !r.state.CompareAndSwap(reqTaken, reqRunning) {
 			continue // withdrawn by its caller
 		}
@@ -207,17 +253,8 @@ func (b *Backend) runGroup(group []*writeReq) {
 			}
 			r.err = interpret(r.ctx, err)
 			close(r.done)
-			var again []*writeReq
-			for _, q := range live {
-				switch {
-				case q == r:
-				case q.state.CompareAndSwap(reqRunning, reqQueued), q.state.CompareAndSwap(reqTaken, reqQueued):
-					q.err, q.wrote = nil, 0
-					again = append(again, q)
-				}
-			}
-			if len(again) > 0 {
-				b.runGroup(again)
+			if again := requeue(live, r); len(again) > 0 {
+				b.runGroup(again, batch)
 			}
 			return
 		}
@@ -269,6 +306,22 @@ func (b *Backend) runGroup(group []*writeReq) {
 		b.committed(w) // before the answers: Close may follow them
 	}
 	answer(done, nil)
+}
+
+// requeue returns the requests of live, but for failed, that are to run
+// again in a new transaction (all those not withdrawn by their callers),
+// with their outcomes cleared.
+func requeue(live []*writeReq, failed *writeReq) []*writeReq {
+	var again []*writeReq
+	for _, q := range live {
+		switch {
+		case q == failed:
+		case q.state.CompareAndSwap(reqRunning, reqQueued), q.state.CompareAndSwap(reqTaken, reqQueued):
+			q.err, q.wrote = nil, 0
+			again = append(again, q)
+		}
+	}
+	return again
 }
 
 // groupInfo describes a group that ran done's requests, for the hooks.

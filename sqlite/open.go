@@ -138,6 +138,7 @@ type Backend struct {
 
 	groups      atomic.Int64 // committed groups that wrote something
 	groupedReqs atomic.Int64 // requests answered in those groups
+	batched     atomic.Int64 // appends that ran in batches (before the commit)
 
 	hooks atomic.Pointer[chronicle.Hooks] // set by the Store (SetHooks); nil when none
 
