@@ -275,6 +275,12 @@ type CheckpointInfo struct {
 	// HeldWrites reports that the checkpoint held the process's writes for
 	// its last pages, so that the log could start over.
 	HeldWrites bool
+	// Held is how long the process's writes waited for the checkpoint:
+	// the part that held them, or the whole of an inline checkpoint (which
+	// runs in a commit, before the writes that queued behind it). 0 when
+	// it held none. These waits are what a checkpoint adds to the appends'
+	// latency.
+	Held time.Duration
 	// WALPages is the size of the log the (last) checkpoint saw, and
 	// Copied how many of its pages the database file then held, in pages.
 	WALPages int64

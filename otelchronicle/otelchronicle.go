@@ -47,6 +47,10 @@
 //   - chronicle.checkpoint.duration (s, histogram): each SQLite WAL
 //     checkpoint (its count is the number of checkpoints), with
 //     chronicle.checkpoint.mode (background or inline).
+//   - chronicle.checkpoint.held (s, histogram): each time a checkpoint
+//     made the process's writes wait (all of an inline one; the part of a
+//     background one that held writes so that the WAL could start over),
+//     with chronicle.checkpoint.mode: the stalls it adds to appends.
 //   - chronicle.wal.size (By, gauge): the SQLite WAL after the last commit.
 //   - chronicle.frontier.age (s, gauge): how long PostgreSQL's visibility
 //     frontier has held back, at one running transaction, transactions
@@ -174,6 +178,7 @@ type instruments struct {
 	groupEvents      metric.Int64Histogram
 	groupDuration    metric.Float64Histogram
 	checkpoint       metric.Float64Histogram
+	checkpointHeld   metric.Float64Histogram
 	walSize          metric.Int64Gauge
 	frontierAge      metric.Float64Gauge
 	notifyDelay      metric.Float64Histogram
@@ -233,6 +238,7 @@ func New(opts Options) (*chronicle.Hooks, error) {
 	in.groupEvents = ihist("chronicle.group_commit.events", "{event}", "Events written in one group commit.", countBuckets)
 	in.groupDuration = fhist("chronicle.group_commit.duration", "s", "Duration of group commit transactions.", durationBuckets)
 	in.checkpoint = fhist("chronicle.checkpoint.duration", "s", "Duration of WAL checkpoints.", durationBuckets)
+	in.checkpointHeld = fhist("chronicle.checkpoint.held", "s", "Time the process's writes waited for WAL checkpoints.", durationBuckets)
 	in.walSize, err = m.Int64Gauge("chronicle.wal.size", metric.WithUnit("By"), metric.WithDescription("Size of the WAL after the last commit."))
 	errs = append(errs, err)
 	in.frontierAge, err = m.Float64Gauge("chronicle.frontier.age", metric.WithUnit("s"),
@@ -590,6 +596,9 @@ func (s *store) checkpointDone(info chronicle.CheckpointInfo) {
 		o = s.failed(ErrorType(info.Err), keyCheckpointMode.String([2]string{"background", "inline"}[mode]))
 	}
 	s.checkpoint.Record(context.Background(), info.Duration.Seconds(), o.rec...)
+	if info.Held > 0 {
+		s.checkpointHeld.Record(context.Background(), info.Held.Seconds(), o.rec...)
+	}
 }
 
 func (s *store) walSizeNow(info chronicle.WALInfo) {

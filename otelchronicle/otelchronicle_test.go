@@ -396,7 +396,7 @@ func TestWatchMetrics(t *testing.T) {
 }
 
 // TestCheckpointMetrics: a store that writes past SQLite's checkpoint
-// threshold reports its checkpoints and a WAL that started over.
+// threshold reports its checkpoints, and the time they held its writes.
 func TestCheckpointMetrics(t *testing.T) {
 	b := setup(t)
 	s, path := b.openFile(t, nil)
@@ -413,6 +413,10 @@ func TestCheckpointMetrics(t *testing.T) {
 			t.Fatalf("no checkpoint reported: %v", points(t, b.metrics(t)["chronicle.checkpoint.duration"]))
 		}
 		time.Sleep(10 * time.Millisecond)
+	}
+	held := points(t, b.metrics(t)["chronicle.checkpoint.held"])
+	if held[background]+held[key("chronicle.checkpoint.mode=inline", "db.namespace="+path, "db.system.name=sqlite")] == 0 {
+		t.Fatalf("no checkpoint reported holding writes: %v", held)
 	}
 }
 

@@ -127,19 +127,22 @@ func (b *Backend) checkpointLoop(k *checkpointer) {
 		// the WAL is not (the next checkpoint comes soon), or a reader
 		// keeps the checkpoint from copying everything anyway.
 		held := false
+		var heldFor time.Duration
 		if rest := k.pages.Load() - log; err == nil && !busy && copied == log && rest > 0 && (rest <= 2*finishPages || log >= walPagesLimit/2) {
 			if release, ok := b.holdWrites(k.stop); ok {
 				k.held.Add(1)
+				holdStart := time.Now()
 				log, copied, busy, err = k.checkpoint(k.c)
 				if !busy {
 					k.setNext(restarts, log, checkpointPages) // before a write starts the WAL over
 				}
 				release()
+				heldFor = time.Since(holdStart)
 				held = !busy
 			}
 		}
 		if h := b.hooks.Load(); h != nil && h.Checkpoint != nil {
-			h.Checkpoint(chronicle.CheckpointInfo{HeldWrites: held, WALPages: log, Copied: copied,
+			h.Checkpoint(chronicle.CheckpointInfo{HeldWrites: held, Held: heldFor, WALPages: log, Copied: copied,
 				Busy: busy, Duration: time.Since(start), Err: err})
 		}
 		if busy {
@@ -270,8 +273,9 @@ func (b *Backend) committed(c *conn) {
 			b.log.Warn("chronicle sqlite: WAL checkpoint failed", "path", b.path, "err", err)
 		}
 		if h != nil && h.Checkpoint != nil {
-			h.Checkpoint(chronicle.CheckpointInfo{Inline: true, WALPages: log, Copied: copied,
-				Busy: busy, Duration: time.Since(start), Err: err})
+			d := time.Since(start)
+			h.Checkpoint(chronicle.CheckpointInfo{Inline: true, Held: d, WALPages: log, Copied: copied,
+				Busy: busy, Duration: d, Err: err})
 		}
 	case n >= k.next.Load():
 		k.wake()

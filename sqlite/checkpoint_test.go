@@ -176,3 +176,58 @@ func insertTx(ctx context.Context, db *sql.DB, k int, v []byte) error {
 	}
 	return tx.Commit()
 }
+
+// TestCheckpointHookHeld: the Checkpoint hook says how long each
+// checkpoint held the writes: all of an inline one, part of one that held
+// them to let the WAL start over, none of the others.
+func TestCheckpointHookHeld(t *testing.T) {
+	var mu sync.Mutex
+	var infos []chronicle.CheckpointInfo
+	hooks := &chronicle.Hooks{Checkpoint: func(i chronicle.CheckpointInfo) {
+		mu.Lock()
+		infos = append(infos, i)
+		mu.Unlock()
+	}}
+	b, err := OpenBackend(t.Context(), filepath.Join(t.TempDir(), "h.db"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := chronicle.New(b, &chronicle.Options{Hooks: hooks})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	data := make([]byte, 2*pageSizeT(t, b))
+	var wg sync.WaitGroup
+	for w := range 4 {
+		wg.Go(func() {
+			for range 1500 {
+				if _, err := s.Append(t.Context(), "s-"+strconv.Itoa(w), chronicle.Any, chronicle.EventData{Type: "Big", Data: data}); err != nil {
+					t.Error(err)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	mu.Lock()
+	defer mu.Unlock()
+	if len(infos) == 0 {
+		t.Fatal("no checkpoint reported")
+	}
+	held := 0
+	for _, i := range infos {
+		switch {
+		case i.Inline && i.Held != i.Duration:
+			t.Errorf("inline checkpoint: held %v of %v, want all of it", i.Held, i.Duration)
+		case i.HeldWrites && (i.Held <= 0 || i.Held > i.Duration):
+			t.Errorf("checkpoint that held writes: held %v of %v", i.Held, i.Duration)
+		case !i.Inline && !i.HeldWrites && !i.Busy && i.Held != 0:
+			t.Errorf("checkpoint that held nothing reports held %v", i.Held)
+		}
+		if i.Held > 0 {
+			held++
+		}
+	}
+	t.Logf("%d checkpoints, %d held writes", len(infos), held)
+}
