@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"os"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -48,9 +49,29 @@ func (b *bundle) pgStores(t *testing.T, n int) ([]*chronicle.Store, string) {
 
 // TestPostgresFrontierAge: a transaction that holds the visibility
 // frontier back from a later commit shows in chronicle.frontier.age, as
-// long as it runs.
+// long as it runs. The cluster is shared with other tests, whose
+// transactions may hold the frontier too: the test checks that the age
+// reported is the one of its own transaction's ID.
 func TestPostgresFrontierAge(t *testing.T) {
 	b := setup(t)
+	// Watch the raw reports beside the metric: under mu, the last one and
+	// the metric's value are those of the same report.
+	var mu sync.Mutex
+	var last chronicle.FrontierInfo
+	otel := b.hooks
+	wrapped := *otel
+	wrapped.ForStore = func(info chronicle.StoreInfo) *chronicle.Hooks {
+		h := *otel.ForStore(info)
+		inner := h.Frontier
+		h.Frontier = func(fi chronicle.FrontierInfo) {
+			mu.Lock()
+			defer mu.Unlock()
+			inner(fi)
+			last = fi
+		}
+		return &h
+	}
+	b.hooks = &wrapped
 	stores, url := b.pgStores(t, 1)
 	if _, err := stores[0].Append(t.Context(), "s", chronicle.Any, chronicle.EventData{Type: "T"}); err != nil {
 		t.Fatal(err)
@@ -64,30 +85,48 @@ func TestPostgresFrontierAge(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := tx.Exec(t.Context(), "SELECT pg_current_xact_id()"); err != nil { // takes a transaction ID
+	var xid uint64
+	if err := tx.QueryRow(t.Context(), "SELECT pg_current_xact_id()::text::bigint").Scan(&xid); err != nil { // takes a transaction ID
 		t.Fatal(err)
 	}
 	// A commit after it, which the frontier holds back.
 	if _, err := stores[0].Append(t.Context(), "s", chronicle.Any, chronicle.EventData{Type: "T"}); err != nil {
 		t.Fatal(err)
 	}
-	age := func() float64 {
+	// age returns the metric's value and the report it came from.
+	age := func() (float64, chronicle.FrontierInfo) {
+		mu.Lock()
+		defer mu.Unlock()
 		for k, v := range points(t, b.metrics(t)["chronicle.frontier.age"]) {
 			if strings.Contains(k, "db.system.name=postgresql") {
-				return v
+				return v, last
 			}
 		}
-		return -1
+		return -1, last
 	}
 	deadline := time.Now().Add(10 * time.Second)
-	for age() < 0.3 {
+	for {
+		v, fi := age()
+		if fi.Frontier == xid && fi.Held && v >= 0.3 && v == fi.Age.Seconds() {
+			break
+		}
 		if time.Now().After(deadline) {
-			t.Fatalf("frontier age %vs after 10s of an open transaction", age())
+			t.Fatalf("frontier age %vs (last report %+v) after 10s of an open transaction %d", v, fi, xid)
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
 	if err := tx.Rollback(t.Context()); err != nil {
 		t.Fatal(err)
+	}
+	// Then the frontier moves past it.
+	for {
+		if _, fi := age(); fi.Frontier > xid {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the frontier stayed at %d after its transaction ended", xid)
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
 }
 
