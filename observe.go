@@ -334,7 +334,13 @@ type ProjectionBatchInfo struct {
 	Replaying  bool     // the projection was catching up (see package projection's Batch)
 	// Lag is how long ago the batch's last event was appended (its Time)
 	// when the batch committed: how stale the read model was just before.
-	Lag      time.Duration
+	Lag time.Duration
+	// Behind is how many events of the global stream (before the
+	// projection's filter) lie after Checkpoint, up to the head as the
+	// read of the batch saw it: 0 when that read reached the head;
+	// otherwise counted when the backend's positions count events
+	// ([PositionCounter]: SQLite), looking the head up; else -1.
+	Behind   int64
 	Duration time.Duration // applying the batch and committing it
 }
 

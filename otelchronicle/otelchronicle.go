@@ -58,7 +58,9 @@
 //     wait for (0 when it holds nothing back).
 //   - chronicle.notification.delay (s, histogram): from another process's
 //     commit to this store hearing of it through LISTEN/NOTIFY.
-//   - chronicle.projection.lag (s, gauge), chronicle.projection.events
+//   - chronicle.projection.lag (s, gauge), chronicle.projection.lag.events
+//     ({event}, gauge; when known, see
+//     [chronicle.ProjectionBatchInfo].Behind), chronicle.projection.events
 //     ({event}, counter) and chronicle.projection.batch.duration (s,
 //     histogram): each batch a projection commits, with
 //     chronicle.projection.name and chronicle.projection.version.
@@ -183,6 +185,7 @@ type instruments struct {
 	frontierAge      metric.Float64Gauge
 	notifyDelay      metric.Float64Histogram
 	projLag          metric.Float64Gauge
+	projBehind       metric.Int64Gauge
 	projEvents       metric.Int64Counter
 	projDuration     metric.Float64Histogram
 }
@@ -247,6 +250,9 @@ func New(opts Options) (*chronicle.Hooks, error) {
 	in.notifyDelay = fhist("chronicle.notification.delay", "s", "Time from another process's commit to hearing of it.", durationBuckets)
 	in.projLag, err = m.Float64Gauge("chronicle.projection.lag", metric.WithUnit("s"),
 		metric.WithDescription("Age of the last event of a projection's last batch when it committed."))
+	errs = append(errs, err)
+	in.projBehind, err = m.Int64Gauge("chronicle.projection.lag.events", metric.WithUnit("{event}"),
+		metric.WithDescription("Events of the global stream after a projection's checkpoint, up to the head its last batch was read against."))
 	errs = append(errs, err)
 	in.projEvents = counter("chronicle.projection.events", "{event}", "Events applied by projections.")
 	in.projDuration = fhist("chronicle.projection.batch.duration", "s", "Duration of projection batches, applied and committed.", durationBuckets)
@@ -625,6 +631,9 @@ func (s *store) projectionBatch(info chronicle.ProjectionBatchInfo) {
 	o := v.(attrs)
 	ctx := context.Background()
 	s.projLag.Record(ctx, info.Lag.Seconds(), o.rec...)
+	if info.Behind >= 0 {
+		s.projBehind.Record(ctx, info.Behind, o.rec...)
+	}
 	s.projEvents.Add(ctx, int64(info.Events), o.add...)
 	s.projDuration.Record(ctx, info.Duration.Seconds(), o.rec...)
 }

@@ -445,7 +445,7 @@ func TestErrorType(t *testing.T) {
 }
 
 // TestProjectionMetrics: a projection's batches report their events, lag
-// and duration, by projection name and version.
+// (in time and in events) and duration, by projection name and version.
 func TestProjectionMetrics(t *testing.T) {
 	b := setup(t)
 	s, err := sqlite.Open(t.Context(), "", &sqlite.Options{Hooks: b.hooks})
@@ -482,6 +482,9 @@ func TestProjectionMetrics(t *testing.T) {
 	}
 	if p := points(t, m["chronicle.projection.lag"]); p[at] < 1 {
 		t.Errorf("projection lag %v, want at least the events' second", p)
+	}
+	if p := points(t, m["chronicle.projection.lag.events"]); len(p) != 1 || p[at] != 0 {
+		t.Errorf("projection lag in events %v, want 0 at %s once caught up", p, at)
 	}
 	if p := points(t, m["chronicle.projection.batch.duration"]); p[at] < 1 {
 		t.Errorf("projection batches %v, want at least one", p)

@@ -52,8 +52,9 @@ type worker struct {
 	dbScan      chronicle.Position // the checkpoint as stored
 	parked      map[string]ParkedStream
 	renewAt     time.Time
-	resetAt     time.Time // when to look for a requested reset again
-	resetFailed int64     // the requested reset whose Reset function failed (its log seq)
+	resetAt     time.Time          // when to look for a requested reset again
+	resetFailed int64              // the requested reset whose Reset function failed (its log seq)
+	readHead    chronicle.Position // the head as the last page's read saw it; zero when that page was full
 }
 
 func (r *Runner) newWorker(p *Projection, version int) *worker {
@@ -306,6 +307,10 @@ func (w *worker) serve(ctx, hard context.Context) error {
 			return err
 		}
 		atHead = !page.Full
+		w.readHead = chronicle.Position{}
+		if !page.Full {
+			w.readHead = page.Next
+		}
 		events := page.Events
 		if len(w.parked) > 0 {
 			events = w.unparked(events)
@@ -553,11 +558,35 @@ func (w *worker) commit(ctx context.Context, events []chronicle.Event, next chro
 	}
 	if !start.IsZero() { // before WaitFor's callers hear of the batch
 		hooks.ProjectionBatch(chronicle.ProjectionBatchInfo{Name: w.p.Name, Version: w.version, Events: len(events),
-			Checkpoint: next, Replaying: replaying, Lag: max(0, time.Since(last.Time)), Duration: time.Since(start)})
+			Checkpoint: next, Replaying: replaying, Lag: max(0, time.Since(last.Time)), Behind: w.behind(ctx, next),
+			Duration: time.Since(start)})
 	}
 	w.dbScan = next
 	w.set(func() { w.scan, w.lastErr = next, "" })
 	return nil
+}
+
+// behind returns how many events of the global stream lie after the
+// checkpoint next, up to the head that the last page's read saw, for
+// [chronicle.ProjectionBatchInfo].Behind: 0 when that read reached the
+// head and next is at it; otherwise counted when the backend's positions
+// count events (after a full page, the head is looked up), else -1.
+func (w *worker) behind(ctx context.Context, next chronicle.Position) int64 {
+	head := w.readHead
+	if !head.IsZero() && !next.Before(head) {
+		return 0
+	}
+	counter, ok := w.r.store.Backend().(chronicle.PositionCounter)
+	if !ok {
+		return -1
+	}
+	if head.IsZero() {
+		var err error
+		if head, err = w.r.store.Head(ctx); err != nil {
+			return -1
+		}
+	}
+	return max(0, counter.EventsBetween(next, head))
 }
 
 // applyTx applies b in tx with the projection's SQL handler, or runs the
