@@ -276,10 +276,11 @@ type CheckpointInfo struct {
 	// its last pages, so that the log could start over.
 	HeldWrites bool
 	// Held is how long the process's writes waited for the checkpoint:
-	// the part that held them, or the whole of an inline checkpoint (which
-	// runs in a commit, before the writes that queued behind it). 0 when
-	// it held none. These waits are what a checkpoint adds to the appends'
-	// latency.
+	// from when it held them to when it let them go (whether or not the
+	// log could start over: HeldWrites), or the whole of an inline
+	// checkpoint, which runs in the commit that found the log at its
+	// limit, before that connection's next write. 0 when it held none.
+	// These waits are what a checkpoint adds to the appends' latency.
 	Held time.Duration
 	// WALPages is the size of the log the (last) checkpoint saw, and
 	// Copied how many of its pages the database file then held, in pages.

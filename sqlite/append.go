@@ -8,12 +8,35 @@ import (
 	"github.com/chronicle-go/chronicle"
 )
 
-// rowsPerInsert is how many events one INSERT statement writes; keysPerLookup
-// how many IDs one idempotency look-up checks (and finds the positions of).
+// rowsPerInsert is how many events one INSERT statement writes at most, and
+// insertBytes how many bytes of values it binds at most, unless its one
+// event is larger: a statement's values are all in memory at once (on the
+// default engine, in the connection's 256 MiB). keysPerLookup is how many
+// IDs one idempotency look-up checks (and finds the positions of).
 const (
 	rowsPerInsert = 100
+	insertBytes   = 4 << 20
 	keysPerLookup = 100
 )
+
+// insertLen returns how many of rows go into the next INSERT: at most
+// rowsPerInsert and insertBytes (by size, each row's bytes), at least one.
+func insertLen[T any](rows []T, size func(*T) int) int {
+	n, bytes := 0, 0
+	for n < len(rows) && n < rowsPerInsert {
+		bytes += size(&rows[n])
+		if n > 0 && bytes > insertBytes {
+			break
+		}
+		n++
+	}
+	return n
+}
+
+// eventBytes is about what binding e takes.
+func eventBytes(e *chronicle.PreparedEvent) int {
+	return len(e.Data) + len(e.Metadata) + len(e.ID) + len(e.Type)
+}
 
 // writerSQL holds the statement text for each row count, built on first
 // use; only the writer goroutine touches it.
@@ -95,28 +118,14 @@ func (b *Backend) appendTx(w *conn, p *chronicle.AppendParams) (chronicle.Append
 	if err := p.Expect.Check(p.Stream, cur); err != nil {
 		return chronicle.AppendResult{}, err
 	}
-	for start := 0; start < len(events); start += rowsPerInsert {
-		chunk := events[start:min(start+rowsPerInsert, len(events))]
-		st, err := w.prep(b.sql.insertFor(len(chunk)))
-		if err != nil {
-			return chronicle.AppendResult{}, err
-		}
-		for i := range chunk {
-			e := &chunk[i]
-			n := start + i
-			pos := head + int64(n) + 1
-			k := i * 9
-			err = bindEvent(st, k, pos, p.Stream, cur+int64(n)+1, e)
-			if err != nil {
-				done(st)
-				return chronicle.AppendResult{}, err
-			}
-		}
-		err = st.Exec()
-		done(st)
-		if err != nil {
-			return chronicle.AppendResult{}, fmt.Errorf("insert events: %w", err)
-		}
+	n := int64(0) // events bound so far
+	err = inChunks(w, events, func(rest []chronicle.PreparedEvent) int { return insertLen(rest, eventBytes) }, false,
+		b.sql.insertFor, func(st dbStmt, i int, e chronicle.PreparedEvent) error {
+			n++
+			return bindEvent(st, i*9, head+n, p.Stream, cur+n, &e)
+		}, nil)
+	if err != nil {
+		return chronicle.AppendResult{}, fmt.Errorf("insert events: %w", err)
 	}
 	version := cur + int64(len(events))
 	first := events[0].Time.UnixNano()
@@ -185,33 +194,23 @@ func (b *Backend) dropExisting(w *conn, stream string, events []chronicle.Prepar
 		return events, nil
 	}
 	var stored map[string]chronicle.Position // keyed ID -> position
-	for start := 0; start < len(keys); start += keysPerLookup {
-		chunk := keys[start:min(start+keysPerLookup, len(keys))]
-		st, err := w.prep(b.sql.lookupFor(len(chunk)))
-		if err != nil {
-			return nil, err
-		}
-		if err := st.BindText(1, stream); err != nil {
-			done(st)
-			return nil, err
-		}
-		for i, k := range chunk {
-			if err := st.BindText(i+2, k); err != nil {
-				done(st)
-				return nil, err
+	err := inChunks(w, keys, upTo[string](keysPerLookup), true, b.sql.lookupFor,
+		func(st dbStmt, i int, k string) error {
+			if i == 0 {
+				if err := st.BindText(1, stream); err != nil {
+					return err
+				}
 			}
-		}
-		for st.Step() {
+			return st.BindText(i+2, k)
+		},
+		func(st dbStmt) {
 			if stored == nil {
 				stored = make(map[string]chronicle.Position)
 			}
 			stored[st.ColumnText(0)] = chronicle.At(uint64(st.ColumnInt64(1)))
-		}
-		err = st.Err()
-		done(st)
-		if err != nil {
-			return nil, fmt.Errorf("look up event IDs: %w", err)
-		}
+		})
+	if err != nil {
+		return nil, fmt.Errorf("look up event IDs: %w", err)
 	}
 	if len(stored) == 0 {
 		return events, nil

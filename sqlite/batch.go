@@ -45,6 +45,11 @@ const (
 		"ON CONFLICT (name) DO UPDATE SET version = excluded.version, last_ts = excluded.last_ts"
 )
 
+// upTo is a chunkLen for inChunks: chunks of n items.
+func upTo[T any](n int) func(rest []T) int {
+	return func(rest []T) int { return min(len(rest), n) }
+}
+
 // padded returns the number of rows a statement for n binds: the next
 // power of two, at most keysPerLookup.
 func padded(n int) int {
@@ -196,7 +201,7 @@ func (b *Backend) appendBatch(w *conn, rs []*writeReq) error {
 // batchVersions reads the versions of the streams in order (0 for a stream
 // that has no events) into streams.
 func (b *Backend) batchVersions(w *conn, order []*batchStream, streams map[string]*batchStream) error {
-	err := inChunks(w, order, keysPerLookup, true, func(n int) string { return b.sql.batchFor(batchVersions, n) },
+	err := inChunks(w, order, upTo[*batchStream](keysPerLookup), true, func(n int) string { return b.sql.batchFor(batchVersions, n) },
 		func(st dbStmt, i int, s *batchStream) error { return st.BindText(i+1, s.name) },
 		func(st dbStmt) {
 			if s := streams[st.ColumnText(0)]; s != nil {
@@ -213,7 +218,7 @@ func (b *Backend) batchVersions(w *conn, order []*batchStream, streams map[strin
 // stored.
 func (b *Backend) batchLookup(w *conn, keys []streamKey) (map[streamKey]chronicle.Position, error) {
 	stored := make(map[streamKey]chronicle.Position)
-	err := inChunks(w, keys, keysPerLookup, true, func(n int) string { return b.sql.batchFor(batchLookup, n) },
+	err := inChunks(w, keys, upTo[streamKey](keysPerLookup), true, func(n int) string { return b.sql.batchFor(batchLookup, n) },
 		func(st dbStmt, i int, k streamKey) error {
 			return errors.Join(st.BindText(2*i+1, k.stream), st.BindText(2*i+2, k.id))
 		},
@@ -226,9 +231,10 @@ func (b *Backend) batchLookup(w *conn, keys []streamKey) (map[streamKey]chronicl
 	return stored, nil
 }
 
-// batchInsert writes rows, rowsPerInsert to a statement.
+// batchInsert writes rows, as many to a statement as insertLen lets.
 func (b *Backend) batchInsert(w *conn, rows []batchRow) error {
-	err := inChunks(w, rows, rowsPerInsert, false, b.sql.insertFor,
+	size := func(r *batchRow) int { return eventBytes(r.e) }
+	err := inChunks(w, rows, func(rest []batchRow) int { return insertLen(rest, size) }, false, b.sql.insertFor,
 		func(st dbStmt, i int, row batchRow) error {
 			return bindEvent(st, i*9, row.pos, row.stream, row.version, row.e)
 		}, nil)
@@ -248,7 +254,7 @@ func (b *Backend) batchStreams(w *conn, order []*batchStream) error {
 			wrote = append(wrote, s)
 		}
 	}
-	err := inChunks(w, wrote, keysPerLookup, true, func(n int) string { return b.sql.batchFor(batchStreams, n) },
+	err := inChunks(w, wrote, upTo[*batchStream](keysPerLookup), true, func(n int) string { return b.sql.batchFor(batchStreams, n) },
 		func(st dbStmt, i int, s *batchStream) error {
 			k := 4 * i
 			return errors.Join(st.BindText(k+1, s.name), st.BindInt64(k+2, s.version),
@@ -260,15 +266,17 @@ func (b *Backend) batchStreams(w *conn, order []*batchStream) error {
 	return nil
 }
 
-// inChunks runs a statement for each chunk of up to per items: the
-// statement query(n) returns for n slots, with slot i bound by bind to the
-// chunk's item i, and row called for each row it returns (nil: none). With
-// pad, n is padded(len(chunk)) and the slots past the chunk repeat its last
-// item; else n is the chunk's length.
-func inChunks[T any](w *conn, items []T, per int, pad bool, query func(n int) string,
+// inChunks runs a statement for each chunk of items, of the length that
+// chunkLen gives for the items left (at least one): the statement
+// query(n) returns for n slots, with slot i bound by bind to the chunk's
+// item i, and row called for each row it returns (nil: none). With pad, n
+// is padded(len(chunk)) and the slots past the chunk repeat its last item;
+// else n is the chunk's length.
+func inChunks[T any](w *conn, items []T, chunkLen func(rest []T) int, pad bool, query func(n int) string,
 	bind func(st dbStmt, i int, item T) error, row func(st dbStmt)) error {
-	for start := 0; start < len(items); start += per {
-		chunk := items[start:min(start+per, len(items))]
+	for start := 0; start < len(items); {
+		chunk := items[start : start+chunkLen(items[start:])]
+		start += len(chunk)
 		n := len(chunk)
 		if pad {
 			n = padded(n)

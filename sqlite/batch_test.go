@@ -73,6 +73,7 @@ func randomOps(rng *rand.Rand, n, faulty int, t0 time.Time) []batchOp {
 		if faulty == i {
 			// An ID repeated within one append, which the Store never
 			// passes: its INSERT fails, and the group runs again one by one.
+			expect = chronicle.Any
 			events = append(events, chronicle.PreparedEvent{ID: "twice", Keyed: true, Type: "T", Time: t0},
 				chronicle.PreparedEvent{ID: "twice", Keyed: true, Type: "T", Time: t0})
 		}
@@ -88,16 +89,16 @@ func runOp(ctx context.Context, b *Backend, op batchOp) batchOutcome {
 	return outcome(b.Append(ctx, op.append))
 }
 
-// dump is a store's whole content: every event in order, and each stream's
-// row and snapshot.
-func dump(t *testing.T, b *Backend) (events []chronicle.Event, infos []chronicle.StreamInfo, snaps []chronicle.Snapshot) {
+// dump is a store's whole content: every event in order, and the row and
+// snapshot of each of streams.
+func dump(t *testing.T, b *Backend, streams []string) (events []chronicle.Event, infos []chronicle.StreamInfo, snaps []chronicle.Snapshot) {
 	t.Helper()
 	ctx := t.Context()
 	res, err := b.ReadAll(ctx, &chronicle.ReadAllParams{Limit: 100000})
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, s := range []string{"a", "b", "c"} {
+	for _, s := range streams {
 		info, err := b.StreamInfo(ctx, s)
 		if err != nil {
 			t.Fatal(err)
@@ -111,6 +112,57 @@ func dump(t *testing.T, b *Backend) (events []chronicle.Event, infos []chronicle
 	return res.Events, infos, snaps
 }
 
+// batchCounts is what the grouped store of compareGrouped did.
+type batchCounts struct{ groups, batched, reruns int64 }
+
+// compareGrouped runs before one by one on two stores, then ops as one
+// group on the first (so that its consecutive appends run as batches) and
+// one by one on the second, and fails the test unless every write returned
+// the same and the stores hold the same events, stream rows (of streams)
+// and snapshots.
+func compareGrouped(t *testing.T, before, ops []batchOp, streams []string) batchCounts {
+	t.Helper()
+	ctx := t.Context()
+	_, grouped := openStore(t)
+	_, alone := openStore(t)
+	for _, op := range before {
+		runOp(ctx, grouped, op)
+		runOp(ctx, alone, op)
+	}
+	at := batchCounts{grouped.groups.Load(), grouped.batched.Load(), grouped.batchReruns.Load()}
+
+	release := holdWriter(t, grouped)
+	got := make([]batchOutcome, len(ops))
+	finished := make(chan struct{})
+	for i, op := range ops {
+		go func() {
+			got[i] = runOp(ctx, grouped, op)
+			finished <- struct{}{}
+		}()
+		waitQueued(t, grouped, i+1) // the group runs them in this order
+	}
+	release()
+	for range ops {
+		<-finished
+	}
+	did := batchCounts{grouped.groups.Load() - at.groups, grouped.batched.Load() - at.batched, grouped.batchReruns.Load() - at.reruns}
+
+	for i, op := range ops {
+		if want := runOp(ctx, alone, op); !reflect.DeepEqual(got[i], want) {
+			t.Fatalf("write %d (%+v): grouped %+v, one by one %+v", i, op.append, got[i], want)
+		}
+	}
+	ge, gi, gs := dump(t, grouped, streams)
+	ae, ai, as := dump(t, alone, streams)
+	if !reflect.DeepEqual(ge, ae) {
+		t.Fatalf("events differ:\ngrouped %+v\nalone   %+v", ge, ae)
+	}
+	if !reflect.DeepEqual(gi, ai) || !reflect.DeepEqual(gs, as) {
+		t.Fatalf("streams or snapshots differ:\ngrouped %+v %+v\nalone   %+v %+v", gi, gs, ai, as)
+	}
+	return did
+}
+
 // TestBatchMatchesOneByOne: a group of writes queued together (so that its
 // consecutive appends run as batches) returns what the same writes return
 // one at a time, and leaves the same events, streams and snapshots.
@@ -118,57 +170,104 @@ func TestBatchMatchesOneByOne(t *testing.T) {
 	t0 := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
 	for seed := range uint64(30) {
 		t.Run(fmt.Sprint(seed), func(t *testing.T) {
-			ctx := t.Context()
 			rng := rand.New(rand.NewPCG(seed, 1))
 			faulty := -1 // every third group holds an append whose INSERT fails
 			if seed%3 == 0 {
 				faulty = rng.IntN(40)
 			}
 			before, ops := randomOps(rng, 8, -1, t0), randomOps(rng, 40, faulty, t0.Add(time.Hour))
-
-			_, grouped := openStore(t)
-			_, alone := openStore(t)
-			for _, op := range before {
-				runOp(ctx, grouped, op)
-				runOp(ctx, alone, op)
+			did := compareGrouped(t, before, ops, []string{"a", "b", "c"})
+			if did.groups > 3 {
+				t.Errorf("%d groups committed; want the writes grouped", did.groups)
 			}
-			groupsBefore, batchedBefore := grouped.groups.Load(), grouped.batched.Load()
-
-			release := holdWriter(t, grouped)
-			got := make([]batchOutcome, len(ops))
-			finished := make(chan struct{})
-			for i, op := range ops {
-				go func() {
-					got[i] = runOp(ctx, grouped, op)
-					finished <- struct{}{}
-				}()
-				waitQueued(t, grouped, i+1) // the group runs them in this order
-			}
-			release()
-			for range ops {
-				<-finished
-			}
-			if n := grouped.groups.Load() - groupsBefore; n > 3 {
-				t.Errorf("%d groups committed; want the writes grouped", n)
-			}
-			if grouped.batched.Load() == batchedBefore && faulty < 0 {
-				t.Errorf("no append ran in a batch")
-			}
-
-			for i, op := range ops {
-				if want := runOp(ctx, alone, op); !reflect.DeepEqual(got[i], want) {
-					t.Fatalf("write %d (%+v): grouped %+v, one by one %+v", i, op.append, got[i], want)
+			switch {
+			case faulty >= 0 && ops[faulty].append != nil:
+				// It fails a batch when it has an append beside it.
+				next := func(i int) bool { return i >= 0 && i < len(ops) && ops[i].append != nil }
+				if did.reruns == 0 && (next(faulty-1) || next(faulty+1)) {
+					t.Errorf("the faulty append's INSERT did not fail its batch")
 				}
-			}
-			ge, gi, gs := dump(t, grouped)
-			ae, ai, as := dump(t, alone)
-			if !reflect.DeepEqual(ge, ae) {
-				t.Fatalf("events differ:\ngrouped %+v\nalone   %+v", ge, ae)
-			}
-			if !reflect.DeepEqual(gi, ai) || !reflect.DeepEqual(gs, as) {
-				t.Fatalf("streams or snapshots differ:\ngrouped %+v %+v\nalone   %+v %+v", gi, gs, ai, as)
+			case did.batched == 0 || did.reruns != 0:
+				t.Errorf("%d appends ran in batches, %d batches failed; want some, and none", did.batched, did.reruns)
 			}
 		})
+	}
+}
+
+// TestBatchChunks: a group of more appends, streams and IDs than one
+// statement takes (100) runs in batches of several statements each, and
+// matches the same appends one by one.
+func TestBatchChunks(t *testing.T) {
+	t0 := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	streams := make([]string, 150)
+	for i := range streams {
+		streams[i] = fmt.Sprintf("s-%03d", i)
+	}
+	ev := func(id string, keyed bool, n int) chronicle.PreparedEvent {
+		return chronicle.PreparedEvent{ID: id, Keyed: keyed, Type: "T", Data: []byte(id), Time: t0.Add(time.Duration(n) * time.Millisecond)}
+	}
+	var before []batchOp
+	for i, s := range streams[:75] { // half the streams exist, with keyed events k0 and k1
+		before = append(before, batchOp{append: &chronicle.AppendParams{Stream: s, Expect: chronicle.NoStream,
+			Events: []chronicle.PreparedEvent{ev("k0", true, i), ev("k1", true, i)}}})
+	}
+	var ops []batchOp
+	for j := range 200 {
+		p := &chronicle.AppendParams{Stream: streams[(j*7)%len(streams)], Expect: chronicle.Any}
+		switch j % 5 {
+		case 0:
+			p.Expect = chronicle.NoStream
+		case 1:
+			p.Expect = chronicle.StreamExists
+		}
+		id := fmt.Sprint(j)
+		switch j % 4 {
+		case 0: // a full duplicate where the stream exists
+			p.Events = []chronicle.PreparedEvent{ev("k0", true, j), ev("k1", true, j)}
+		case 1: // a partial one
+			p.Events = []chronicle.PreparedEvent{ev("k1", true, j), ev("n"+id, true, j), ev("u"+id, false, j)}
+		case 2:
+			p.Events = []chronicle.PreparedEvent{ev("u"+id, false, j)}
+		case 3:
+			p.Events = []chronicle.PreparedEvent{ev("k0", true, j), ev("x"+id, true, j)}
+		}
+		ops = append(ops, batchOp{append: p})
+	}
+	did := compareGrouped(t, before, ops, streams)
+	if did.batched != int64(len(ops)) || did.reruns != 0 {
+		t.Fatalf("%d of %d appends ran in batches, %d batches failed; want all, and none", did.batched, len(ops), did.reruns)
+	}
+}
+
+// TestBatchLargeValues: a group of appends whose values together exceed
+// what one statement may bind (on the default engine, a connection's
+// memory) writes them in several INSERTs, without failing its batch.
+func TestBatchLargeValues(t *testing.T) {
+	if testing.Short() {
+		t.Skip("writes 240 MiB")
+	}
+	_, b := openStore(t)
+	ctx := t.Context()
+	data := make([]byte, 3<<20)
+	release := holdWriter(t, b)
+	errs := make(chan error, 80)
+	for i := range cap(errs) {
+		p := &chronicle.AppendParams{Stream: fmt.Sprint("s-", i), Expect: chronicle.NoStream,
+			Events: []chronicle.PreparedEvent{{ID: fmt.Sprint("e-", i), Type: "T", Data: data, Time: time.Now().UTC()}}}
+		go func() {
+			_, err := b.Append(ctx, p)
+			errs <- err
+		}()
+		waitQueued(t, b, i+1)
+	}
+	release()
+	for range cap(errs) {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n, r := b.batched.Load(), b.batchReruns.Load(); n != int64(cap(errs)) || r != 0 {
+		t.Fatalf("%d of %d appends ran in batches, %d batches failed; want all, and none", n, cap(errs), r)
 	}
 }
 

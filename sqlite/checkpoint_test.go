@@ -201,7 +201,7 @@ func TestCheckpointHookHeld(t *testing.T) {
 	var wg sync.WaitGroup
 	for w := range 4 {
 		wg.Go(func() {
-			for range 1500 {
+			for range 500 { // 2,000 writes of 2 pages: a few checkpoints
 				if _, err := s.Append(t.Context(), "s-"+strconv.Itoa(w), chronicle.Any, chronicle.EventData{Type: "Big", Data: data}); err != nil {
 					t.Error(err)
 					return

@@ -3,9 +3,11 @@ package sqlite
 import (
 	"context"
 	"errors"
+	"fmt"
 	"syscall"
 	"time"
 
+	"github.com/chronicle-go/chronicle"
 	"github.com/ncruces/go-sqlite3"
 	_ "github.com/ncruces/go-sqlite3/vfs/mvcc" // private in-memory databases
 )
@@ -171,14 +173,14 @@ type wasmConn struct {
 	wal *int // the WAL's size after the last commit, set by the WAL hook
 }
 
-var _ dbStmt = (*sqlite3.Stmt)(nil)
+var _ dbStmt = (*wasmStmt)(nil)
 
 func (c wasmConn) Prepare(query string) (dbStmt, error) {
 	st, _, err := c.PrepareFlags(query, sqlite3.PREPARE_PERSISTENT)
 	if err != nil {
 		return nil, err
 	}
-	return st, nil
+	return &wasmStmt{Stmt: st}, nil
 }
 
 func (c wasmConn) PrepareOne(query string) (dbStmt, string, error) {
@@ -186,7 +188,95 @@ func (c wasmConn) PrepareOne(query string) (dbStmt, string, error) {
 	if st == nil {
 		return nil, tail, err
 	}
-	return st, tail, err
+	return &wasmStmt{Stmt: st}, tail, err
+}
+
+// wasmStmt is a statement of the wasm engine. The engine panics when SQLite
+// runs out of memory (each connection has at most 256 MiB, which a value of
+// about half that exhausts, as it is bound and then copied into its row):
+// here binds, steps and execs return an error instead, and the connection
+// goes on. A bind that does not fit fails with chronicle.ErrInvalid.
+type wasmStmt struct {
+	*sqlite3.Stmt
+	oom error // set by a Step that ran out of memory, until Reset
+}
+
+func (s *wasmStmt) BindText(param int, value string) (err error) {
+	defer bindOOM(&err, len(value))
+	return s.Stmt.BindText(param, value)
+}
+
+func (s *wasmStmt) BindRawText(param int, value []byte) (err error) {
+	defer bindOOM(&err, len(value))
+	return s.Stmt.BindRawText(param, value)
+}
+
+func (s *wasmStmt) BindBlob(param int, value []byte) (err error) {
+	defer bindOOM(&err, len(value))
+	return s.Stmt.BindBlob(param, value)
+}
+
+func (s *wasmStmt) Step() (row bool) {
+	defer recoverOOM(&s.oom) // row stays false after a panic
+	return s.Stmt.Step()
+}
+
+func (s *wasmStmt) Err() error {
+	if s.oom != nil {
+		return s.oom
+	}
+	return s.Stmt.Err()
+}
+
+func (s *wasmStmt) Exec() (err error) {
+	defer recoverOOM(&err)
+	return s.Stmt.Exec()
+}
+
+// Reset and Close return the last step's error, and so panic after one
+// that ran out of memory.
+func (s *wasmStmt) Reset() (err error) {
+	s.oom = nil
+	defer recoverOOM(&err)
+	return s.Stmt.Reset()
+}
+
+func (s *wasmStmt) Close() (err error) {
+	defer recoverOOM(&err)
+	return s.Stmt.Close()
+}
+
+// errOutOfMemory is what a statement of the wasm engine that ran out of
+// memory returns.
+var errOutOfMemory = errors.New("sqlite: out of memory: a connection of the default SQLite engine holds at most 256 MiB " +
+	"(values of more than about 100 MiB need the chronicle_cgo build)")
+
+// recoverOOM, deferred, recovers the wasm engine's out-of-memory panic
+// into *err; other panics go on.
+func recoverOOM(err *error) {
+	r := recover()
+	if r == nil {
+		return
+	}
+	if e, ok := r.(error); !ok || e.Error() != "sqlite3: out of memory" {
+		panic(r)
+	}
+	*err = errOutOfMemory
+}
+
+// bindOOM, deferred, is recoverOOM for binding a value of n bytes: the
+// error matches chronicle.ErrInvalid.
+func bindOOM(err *error, n int) {
+	r := recover()
+	if r == nil {
+		return
+	}
+	if e, ok := r.(error); !ok || e.Error() != "sqlite3: out of memory" {
+		panic(r)
+	}
+	*err = &chronicle.ValidationError{Field: "value", Reason: fmt.Sprintf(
+		"%d bytes do not fit in the memory of a connection of the default SQLite engine (256 MiB); "+
+			"write smaller values, or build with the chronicle_cgo tag", n)}
 }
 
 func (c wasmConn) SetInterrupt(ctx context.Context) { c.Conn.SetInterrupt(ctx) }

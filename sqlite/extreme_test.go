@@ -93,6 +93,55 @@ func TestSizeLimits(t *testing.T) {
 	}
 }
 
+// TestEngineMemory: the default engine's connections hold at most 256 MiB.
+// Open refuses an event limit above the 64 MiB it writes; with a larger
+// limit set on the Store, an event too large fails the append with an
+// error, writes nothing and leaves the store working; many large events in
+// one append go in statements small enough for it.
+func TestEngineMemory(t *testing.T) {
+	if testing.Short() || raceEnabled {
+		t.Skip("writes values of up to 160 MiB (a test of memory, not of concurrency)")
+	}
+	ctx := t.Context()
+	if _, err := sqlite.Open(ctx, "", &sqlite.Options{MaxEventBytes: 65 << 20}); !errors.Is(err, chronicle.ErrInvalid) {
+		t.Fatalf("Open in memory with MaxEventBytes 65 MiB: %v, want ErrInvalid", err)
+	}
+	b, err := sqlite.OpenBackend(ctx, "", nil) // in memory: always the default engine
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := chronicle.New(b, &chronicle.Options{MaxEventBytes: chronicle.LimitBytes, MaxBatchBytes: chronicle.LimitBytes})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if _, err := s.Append(ctx, "big", chronicle.NoStream, chronicle.EventData{Type: "Big", Data: make([]byte, 160<<20)}); err == nil ||
+		!strings.Contains(err.Error(), "out of memory") {
+		t.Fatalf("appending 160 MiB: %v, want an out-of-memory error", err)
+	}
+	many := make([]chronicle.EventData, 12) // 240 MiB
+	for i := range many {
+		many[i] = chronicle.EventData{Type: "Big", Data: bytes.Repeat([]byte{byte('a' + i)}, 20<<20)}
+	}
+	res, err := s.Append(ctx, "big", chronicle.NoStream, many...)
+	if err != nil || res.Version != int64(len(many)) {
+		t.Fatalf("appending %d events of 20 MiB after the failure: %+v, %v", len(many), res, err)
+	}
+	n := 0
+	for ev, err := range s.Read(ctx, "big", 0, nil) {
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(ev.Data, many[n].Data) {
+			t.Fatalf("event %d: %d bytes back, not as written", n+1, len(ev.Data))
+		}
+		n++
+	}
+	if n != len(many) {
+		t.Fatalf("read %d events, want %d", n, len(many))
+	}
+}
+
 // TestUnicodeAndHostileNames: stream names and types in many scripts, and
 // values that look like SQL or LIKE patterns, round-trip and match only
 // themselves in filters.

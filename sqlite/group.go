@@ -215,6 +215,7 @@ func (b *Backend) runGroup(group []*writeReq, batch bool) {
 				rs = append(rs, r)
 			}
 			if err := b.appendBatch(w, rs); err != nil {
+				b.batchReruns.Add(1)
 				// Every request of the group runs again, each in a
 				// savepoint of its own, in a new transaction.
 				if !w.c.GetAutocommit() {

@@ -140,6 +140,7 @@ type Backend struct {
 	groups      atomic.Int64 // committed groups that wrote something
 	groupedReqs atomic.Int64 // requests answered in those groups
 	batched     atomic.Int64 // appends that ran in batches (before the commit)
+	batchReruns atomic.Int64 // batches whose statements failed, so that their group ran again without
 
 	hooks atomic.Pointer[chronicle.Hooks] // set by the Store (SetHooks); nil when none
 
@@ -164,6 +165,10 @@ var _ chronicle.Backend = (*Backend)(nil)
 // in-memory store that lives until Close and is shared with nothing else.
 // opts may be nil.
 func Open(ctx context.Context, path string, opts *Options) (*chronicle.Store, error) {
+	if opts != nil && opts.MaxEventBytes > maxWasmEventBytes && (path == "" || path == ":memory:" || Engine == "wasm") {
+		return nil, fmt.Errorf("sqlite: %w: MaxEventBytes %d is more than the default SQLite engine writes (%d); "+
+			"build with the chronicle_cgo tag for larger events", chronicle.ErrInvalid, opts.MaxEventBytes, maxWasmEventBytes)
+	}
 	b, err := OpenBackend(ctx, path, opts)
 	if err != nil {
 		return nil, err

@@ -13,6 +13,7 @@ import (
 // Defaults of [Options].
 const (
 	DefaultCacheSizeKiB = 16384                 // 16 MiB page cache per connection
+	maxWasmEventBytes   = 64 << 20              // the largest MaxEventBytes of the default engine
 	DefaultBusyTimeout  = 5 * time.Second       // how long a write waits for another process's lock
 	DefaultPollInterval = 50 * time.Millisecond // how often changes by other processes are checked
 	DefaultFileMode     = os.FileMode(0o600)    // permissions of a new database file
@@ -91,7 +92,12 @@ type Options struct {
 	// Zero means chronicle.DefaultPageSize.
 	PageSize int
 	// MaxEventBytes bounds one event's data plus metadata (see
-	// chronicle.Options). Zero means chronicle.DefaultMaxEventBytes.
+	// chronicle.Options). Zero means chronicle.DefaultMaxEventBytes. The
+	// default engine (SQLite compiled to Go, which also runs every store in
+	// memory) writes events of up to 64 MiB: each of its connections holds
+	// at most 256 MiB, and a value is in it twice while it is written.
+	// Open refuses a larger limit there; a store wrapped by chronicle.New
+	// with one fails such appends with an out-of-memory error.
 	MaxEventBytes int
 	// MaxBatchBytes bounds the data plus metadata of one Append (see
 	// chronicle.Options). Zero means chronicle.DefaultMaxBatchBytes.
