@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"runtime"
 	"sync/atomic"
 	"time"
 
@@ -98,20 +97,10 @@ func (b *Backend) submit(ctx context.Context, r *writeReq) error {
 	r.done = make(chan struct{})
 	// A lone write runs in the caller's goroutine when the writer is idle
 	// and nothing is queued, sparing two goroutine hand-offs.
-	b.inflight.Add(1)
-	defer b.inflight.Add(-1)
 	if b.wmu.TryLock() {
 		if len(b.queue) == 0 {
 			b.runGroup([]*writeReq{r}, true)
 			b.wmu.Unlock()
-			if b.inflight.Load() > 1 {
-				// Other writers are in flight: their goroutines, woken by
-				// earlier commits, may be waiting to run on this
-				// processor. Without a yield, this caller's next lone
-				// write would come first again and again, for up to a
-				// scheduler time slice (10 ms), and theirs would wait.
-				runtime.Gosched()
-			}
 			return r.err
 		}
 		b.wmu.Unlock()

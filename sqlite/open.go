@@ -128,10 +128,9 @@ type Backend struct {
 	memory bool
 	engine engine // the SQLite implementation behind the connections
 
-	wmu      sync.Mutex   // held while a group runs on the writer connection
-	inflight atomic.Int64 // writes submitted and not yet returned
-	writer   *conn        // guarded by wmu once open
-	sql      writerSQL    // guarded by wmu
+	wmu      sync.Mutex // held while a group runs on the writer connection
+	writer   *conn      // guarded by wmu once open
+	sql      writerSQL  // guarded by wmu
 	queue    chan *writeReq
 	stop     chan struct{} // closed by Close to end the writer goroutine
 	stopped  chan struct{} // closed when the writer goroutine has ended
