@@ -188,15 +188,7 @@ func TestCheckpointHookHeld(t *testing.T) {
 		infos = append(infos, i)
 		mu.Unlock()
 	}}
-	b, err := OpenBackend(t.Context(), filepath.Join(t.TempDir(), "h.db"), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	s, err := chronicle.New(b, &chronicle.Options{Hooks: hooks})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
+	s, b := openHooked(t, filepath.Join(t.TempDir(), "h.db"), hooks)
 	data := make([]byte, 2*pageSizeT(t, b))
 	var wg sync.WaitGroup
 	for w := range 4 {

@@ -23,15 +23,7 @@ func TestHooksGroupCommit(t *testing.T) {
 		info.Duration = 0
 		groups = append(groups, info)
 	}}
-	b, err := OpenBackend(t.Context(), "", nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	s, err := chronicle.New(b, &chronicle.Options{Hooks: hooks})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
+	s, b := openHooked(t, "", hooks)
 	ctx := t.Context()
 	if _, err := s.Append(ctx, "taken", chronicle.Any, chronicle.EventData{ID: "x", Type: "T"}); err != nil {
 		t.Fatal(err)
@@ -83,4 +75,20 @@ func TestHooksGroupCommit(t *testing.T) {
 	if !slices.Equal(groups, want) {
 		t.Fatalf("groups %+v, want %+v", groups, want)
 	}
+}
+
+// openHooked opens a store at path ("" in memory) that reports to hooks,
+// closed when the test ends.
+func openHooked(t *testing.T, path string, hooks *chronicle.Hooks) (*chronicle.Store, *Backend) {
+	t.Helper()
+	b, err := OpenBackend(t.Context(), path, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := chronicle.New(b, &chronicle.Options{Hooks: hooks})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = s.Close() })
+	return s, b
 }
