@@ -342,3 +342,25 @@ func TestBatchLookupsUseIndexes(t *testing.T) {
 		}
 	}
 }
+
+// TestInsertLen: an INSERT takes rows up to rowsPerInsert and insertBytes,
+// and always at least one.
+func TestInsertLen(t *testing.T) {
+	const mib = 1 << 20
+	for _, tc := range []struct {
+		sizes []int
+		want  int
+	}{
+		{nil, 0},
+		{[]int{5 * mib}, 1},
+		{[]int{5 * mib, 1}, 1},
+		{[]int{mib, mib, mib, mib, mib}, 4},
+		{[]int{3 * mib, 2 * mib}, 1},
+		{[]int{1, 4*mib - 1, 1}, 2},
+		{make([]int, 150), rowsPerInsert},
+	} {
+		if got := insertLen(tc.sizes, func(n *int) int { return *n }); got != tc.want {
+			t.Errorf("insertLen of sizes %v = %d, want %d", tc.sizes, got, tc.want)
+		}
+	}
+}

@@ -156,12 +156,23 @@ func (e *cError) Unwrap() error {
 // the chronicle_cgo build tag, files too.
 type wasmEngine struct{}
 
+// wasmWriteMemory is the memory of the wasm engine's connections that
+// write: address space reserved up front, used as it is needed (and kept:
+// the engine's memory never shrinks). The engine's default, 256 MiB, which
+// read-only connections keep, does not hold writes of events near 64 MiB
+// reliably: a value is in memory twice while it is written, and the heap
+// fragments over time.
+const wasmWriteMemory = 1 << 30
+
 func (wasmEngine) open(uri string, mode openMode) (dbConn, error) {
-	flags := sqlite3.OPEN_READONLY | sqlite3.OPEN_URI
+	var c *sqlite3.Conn
+	var err error
 	if mode == openReadWrite {
-		flags = sqlite3.OPEN_READWRITE | sqlite3.OPEN_CREATE | sqlite3.OPEN_URI
+		// OpenContext opens with OPEN_READWRITE, OPEN_CREATE and OPEN_URI.
+		c, err = sqlite3.OpenContext(sqlite3.WithMaxMemory(context.Background(), wasmWriteMemory), uri)
+	} else {
+		c, err = sqlite3.OpenFlags(uri, sqlite3.OPEN_READONLY|sqlite3.OPEN_URI)
 	}
-	c, err := sqlite3.OpenFlags(uri, flags)
 	if err != nil {
 		return nil, err
 	}
@@ -175,7 +186,8 @@ type wasmConn struct {
 
 var _ dbStmt = (*wasmStmt)(nil)
 
-func (c wasmConn) Prepare(query string) (dbStmt, error) {
+func (c wasmConn) Prepare(query string) (_ dbStmt, err error) {
+	defer recoverOOM(&err)
 	st, _, err := c.PrepareFlags(query, sqlite3.PREPARE_PERSISTENT)
 	if err != nil {
 		return nil, err
@@ -183,7 +195,8 @@ func (c wasmConn) Prepare(query string) (dbStmt, error) {
 	return &wasmStmt{Stmt: st}, nil
 }
 
-func (c wasmConn) PrepareOne(query string) (dbStmt, string, error) {
+func (c wasmConn) PrepareOne(query string) (_ dbStmt, tail string, err error) {
+	defer recoverOOM(&err)
 	st, tail, err := c.PrepareFlags(query, 0)
 	if st == nil {
 		return nil, tail, err
@@ -191,11 +204,17 @@ func (c wasmConn) PrepareOne(query string) (dbStmt, string, error) {
 	return &wasmStmt{Stmt: st}, tail, err
 }
 
+func (c wasmConn) Exec(query string) (err error) {
+	defer recoverOOM(&err)
+	return c.Conn.Exec(query)
+}
+
 // wasmStmt is a statement of the wasm engine. The engine panics when SQLite
-// runs out of memory (each connection has at most 256 MiB, which a value of
-// about half that exhausts, as it is bound and then copied into its row):
-// here binds, steps and execs return an error instead, and the connection
-// goes on. A bind that does not fit fails with chronicle.ErrInvalid.
+// runs out of memory (each connection has a fixed amount, see
+// wasmWriteMemory; a value is in it twice while it is written): here
+// binds, steps and execs return an error instead, and the connection goes
+// on (wasmConn's Prepare and Exec do the same). A bind that does not fit
+// fails with chronicle.ErrInvalid.
 type wasmStmt struct {
 	*sqlite3.Stmt
 	oom error // set by a Step that ran out of memory, until Reset
@@ -217,6 +236,7 @@ func (s *wasmStmt) BindBlob(param int, value []byte) (err error) {
 }
 
 func (s *wasmStmt) Step() (row bool) {
+	s.oom = nil
 	defer recoverOOM(&s.oom) // row stays false after a panic
 	return s.Stmt.Step()
 }
@@ -248,8 +268,8 @@ func (s *wasmStmt) Close() (err error) {
 
 // errOutOfMemory is what a statement of the wasm engine that ran out of
 // memory returns.
-var errOutOfMemory = errors.New("sqlite: out of memory: a connection of the default SQLite engine holds at most 256 MiB " +
-	"(values of more than about 100 MiB need the chronicle_cgo build)")
+var errOutOfMemory = errors.New("sqlite: out of memory: a connection of the default SQLite engine holds at most " +
+	"1 GiB (256 MiB for reads); larger values need the chronicle_cgo build")
 
 // recoverOOM, deferred, recovers the wasm engine's out-of-memory panic
 // into *err; other panics go on.
@@ -275,8 +295,8 @@ func bindOOM(err *error, n int) {
 		panic(r)
 	}
 	*err = &chronicle.ValidationError{Field: "value", Reason: fmt.Sprintf(
-		"%d bytes do not fit in the memory of a connection of the default SQLite engine (256 MiB); "+
-			"write smaller values, or build with the chronicle_cgo tag", n)}
+		"a value of %d bytes, with those bound before it, does not fit in the memory of a connection of the default "+
+			"SQLite engine; write smaller values, or build with the chronicle_cgo tag", n)}
 }
 
 func (c wasmConn) SetInterrupt(ctx context.Context) { c.Conn.SetInterrupt(ctx) }

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -93,42 +94,50 @@ func TestSizeLimits(t *testing.T) {
 	}
 }
 
-// TestEngineMemory: the default engine's connections hold at most 256 MiB.
-// Open refuses an event limit above the 64 MiB it writes; with a larger
-// limit set on the Store, an event too large fails the append with an
-// error, writes nothing and leaves the store working; many large events in
-// one append go in statements small enough for it.
+// TestEngineMemory: the default engine writes events up to the 64 MiB it
+// allows, several at once and several in one append, again and again, and
+// many large events of one append go in statements small enough for it.
+// Open refuses a larger limit there.
 func TestEngineMemory(t *testing.T) {
-	if testing.Short() || raceEnabled {
-		t.Skip("writes values of up to 160 MiB (a test of memory, not of concurrency)")
+	if testing.Short() {
+		t.Skip("writes 1 GiB of 64 MiB values")
 	}
 	ctx := t.Context()
 	if _, err := sqlite.Open(ctx, "", &sqlite.Options{MaxEventBytes: 65 << 20}); !errors.Is(err, chronicle.ErrInvalid) {
 		t.Fatalf("Open in memory with MaxEventBytes 65 MiB: %v, want ErrInvalid", err)
 	}
-	b, err := sqlite.OpenBackend(ctx, "", nil) // in memory: always the default engine
-	if err != nil {
+	s := openT(t, "", nil) // in memory: always the default engine
+	big := func(b byte) chronicle.EventData {
+		return chronicle.EventData{Type: "Big", Data: bytes.Repeat([]byte{b}, chronicle.DefaultMaxEventBytes)}
+	}
+	for round := range 2 {
+		errs := make(chan error, 4)
+		for w := range cap(errs) {
+			go func() {
+				_, err := s.Append(ctx, fmt.Sprintf("w-%d", w), chronicle.Any, big(byte('a'+round)))
+				errs <- err
+			}()
+		}
+		for range cap(errs) {
+			if err := <-errs; err != nil {
+				t.Fatalf("round %d of 4 concurrent 64 MiB appends: %v", round, err)
+			}
+		}
+	}
+	for i := range 2 {
+		if _, err := s.Append(ctx, "pair", chronicle.Any, big('x'), big('y')); err != nil {
+			t.Fatalf("append %d of two 64 MiB events: %v", i+1, err)
+		}
+	}
+	var many []chronicle.EventData // 1.5 MiB each: two to a statement
+	for i := range 12 {
+		many = append(many, chronicle.EventData{Type: "Big", Data: bytes.Repeat([]byte{byte('a' + i)}, 3<<19)})
+	}
+	if _, err := s.Append(ctx, "many", chronicle.NoStream, many...); err != nil {
 		t.Fatal(err)
-	}
-	s, err := chronicle.New(b, &chronicle.Options{MaxEventBytes: chronicle.LimitBytes, MaxBatchBytes: chronicle.LimitBytes})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
-	if _, err := s.Append(ctx, "big", chronicle.NoStream, chronicle.EventData{Type: "Big", Data: make([]byte, 160<<20)}); err == nil ||
-		!strings.Contains(err.Error(), "out of memory") {
-		t.Fatalf("appending 160 MiB: %v, want an out-of-memory error", err)
-	}
-	many := make([]chronicle.EventData, 12) // 240 MiB
-	for i := range many {
-		many[i] = chronicle.EventData{Type: "Big", Data: bytes.Repeat([]byte{byte('a' + i)}, 20<<20)}
-	}
-	res, err := s.Append(ctx, "big", chronicle.NoStream, many...)
-	if err != nil || res.Version != int64(len(many)) {
-		t.Fatalf("appending %d events of 20 MiB after the failure: %+v, %v", len(many), res, err)
 	}
 	n := 0
-	for ev, err := range s.Read(ctx, "big", 0, nil) {
+	for ev, err := range s.Read(ctx, "many", 0, nil) {
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -139,6 +148,32 @@ func TestEngineMemory(t *testing.T) {
 	}
 	if n != len(many) {
 		t.Fatalf("read %d events, want %d", n, len(many))
+	}
+}
+
+// TestEngineOutOfMemory: with a Store limit above what the default engine
+// writes, an event too large fails its append with an error instead of
+// crashing, writes nothing, and the store goes on.
+func TestEngineOutOfMemory(t *testing.T) {
+	if testing.Short() || raceEnabled {
+		t.Skip("binds a 700 MiB value (a test of memory, not of concurrency)")
+	}
+	ctx := t.Context()
+	b, err := sqlite.OpenBackend(ctx, "", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := chronicle.New(b, &chronicle.Options{MaxEventBytes: chronicle.LimitBytes, MaxBatchBytes: chronicle.LimitBytes})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if _, err := s.Append(ctx, "big", chronicle.NoStream, chronicle.EventData{Type: "Big", Data: make([]byte, 700<<20)}); err == nil ||
+		!strings.Contains(err.Error(), "out of memory") {
+		t.Fatalf("appending 700 MiB: %v, want an out-of-memory error", err)
+	}
+	if res, err := s.Append(ctx, "big", chronicle.NoStream, chronicle.EventData{Type: "Small"}); err != nil || res.Version != 1 {
+		t.Fatalf("appending after the failure: %+v, %v", res, err)
 	}
 }
 

@@ -94,10 +94,12 @@ type Options struct {
 	// MaxEventBytes bounds one event's data plus metadata (see
 	// chronicle.Options). Zero means chronicle.DefaultMaxEventBytes. The
 	// default engine (SQLite compiled to Go, which also runs every store in
-	// memory) writes events of up to 64 MiB: each of its connections holds
-	// at most 256 MiB, and a value is in it twice while it is written.
-	// Open refuses a larger limit there; a store wrapped by chronicle.New
-	// with one fails such appends with an out-of-memory error.
+	// memory) writes events of up to 64 MiB: its connections have a fixed
+	// amount of memory (1 GiB for those that write), and a value is in it
+	// twice while it is written. Open refuses a larger limit there. A
+	// Backend wrapped by chronicle.New with a larger limit fails an append
+	// that does not fit with an error: ErrInvalid when a value cannot be
+	// bound, else an out-of-memory error.
 	MaxEventBytes int
 	// MaxBatchBytes bounds the data plus metadata of one Append (see
 	// chronicle.Options). Zero means chronicle.DefaultMaxBatchBytes.
