@@ -236,6 +236,7 @@ func TestWatchGivesUp(t *testing.T) {
 				ctx, cancel := context.WithCancel(t.Context())
 				defer cancel()
 				b.set(tc.err)
+				start := time.Now() // before the timer, which atLeast counts from
 				if tc.cancel || tc.close {
 					time.AfterFunc(100*time.Millisecond, func() {
 						if tc.cancel {
@@ -245,7 +246,6 @@ func TestWatchGivesUp(t *testing.T) {
 						}
 					})
 				}
-				start := time.Now()
 				var last error
 				n := 0
 				for _, err := range k.watch(s, ctx, false, &chronicle.WatchOptions{RetryFor: tc.retryFor}) {
