@@ -258,16 +258,23 @@ func TestBlueGreenRebuild(t *testing.T) {
 		opts.OnCaughtUp = func(_ string, v int) { caught <- v }
 		r2 := newRunner(t, e.store, opts, projection.Projection{Name: "balances", Version: 2, SQL: slow})
 		start(t, r2)
-		last = appendN(t, e.store, "acct", 7, 5, "Deposited")
-		waitFor(t, r2, last) // the active version, 1, serves
-		if got, want := m.rows(t, 1), expected(t, e.store, nil, nil); !maps.Equal(got, want) {
-			t.Fatalf("v1 while v2 builds: %v, want %v", got, want)
-		}
+		// At once, while v2's replay (32 batches of 40 ms) runs: later, a
+		// loaded machine may have let it finish.
+		eventually(t, "v2 registered", func() bool {
+			sts, err := r2.Status(context.Background())
+			_, ok := pickStatus(sts, "balances", 2)
+			return err == nil && ok
+		})
 		if st := status(t, r2, "balances", 2); st.Stage != projection.Building || st.CaughtUp {
 			t.Fatalf("v2 status %+v", st)
 		}
 		if err := r2.Switch(context.Background(), "balances"); !errors.Is(err, projection.ErrNotCaughtUp) {
 			t.Fatalf("Switch before caught up = %v", err)
+		}
+		last = appendN(t, e.store, "acct", 7, 5, "Deposited")
+		waitFor(t, r2, last) // the active version, 1, serves
+		if got, want := m.rows(t, 1), expected(t, e.store, nil, nil); !maps.Equal(got, want) {
+			t.Fatalf("v1 while v2 builds: %v, want %v", got, want)
 		}
 		if v := <-caught; v != 2 {
 			t.Fatalf("caught up: version %d", v)
