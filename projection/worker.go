@@ -557,9 +557,10 @@ func (w *worker) commit(ctx context.Context, events []chronicle.Event, next chro
 		return err
 	}
 	if !start.IsZero() { // before WaitFor's callers hear of the batch
+		d := time.Since(start) // the batch, not the look-up of the head for Behind
 		hooks.ProjectionBatch(chronicle.ProjectionBatchInfo{Name: w.p.Name, Version: w.version, Events: len(events),
 			Checkpoint: next, Replaying: replaying, Lag: max(0, time.Since(last.Time)), Behind: w.behind(ctx, next),
-			Duration: time.Since(start)})
+			Duration: d})
 	}
 	w.dbScan = next
 	w.set(func() { w.scan, w.lastErr = next, "" })

@@ -11,7 +11,7 @@ import (
 // rowsPerInsert is how many events one INSERT statement writes at most, and
 // insertBytes how many bytes of values it binds at most, unless its one
 // event is larger: a statement's values are all in memory at once (on the
-// default engine, in the connection's 256 MiB). keysPerLookup is how many
+// default engine, in the connection's fixed memory, see wasmWriteMemory). keysPerLookup is how many
 // IDs one idempotency look-up checks (and finds the positions of).
 const (
 	rowsPerInsert = 100

@@ -13,7 +13,7 @@ import (
 // versions of their streams are read in one statement, their keyed IDs
 // looked up in one, then each append is checked in turn against what the
 // appends before it left (their versions and IDs, kept in Go), and what
-// passes is written with one INSERT per rowsPerInsert events and one upsert
+// passes is written with as few INSERTs as insertLen allows and one upsert
 // of the streams' rows. An append whose expectation fails changes nothing
 // and fails alone, as in a savepoint of its own; a statement that fails
 // makes the caller run the group again without batches.

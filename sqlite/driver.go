@@ -274,14 +274,18 @@ var errOutOfMemory = errors.New("sqlite: out of memory: a connection of the defa
 // recoverOOM, deferred, recovers the wasm engine's out-of-memory panic
 // into *err; other panics go on.
 func recoverOOM(err *error) {
-	r := recover()
-	if r == nil {
-		return
+	if r := recover(); r != nil {
+		mustOOM(r)
+		*err = errOutOfMemory
 	}
+}
+
+// mustOOM panics again with r unless it is the wasm engine's out-of-memory
+// panic.
+func mustOOM(r any) {
 	if e, ok := r.(error); !ok || e.Error() != "sqlite3: out of memory" {
 		panic(r)
 	}
-	*err = errOutOfMemory
 }
 
 // bindOOM, deferred, is recoverOOM for binding a value of n bytes: the
@@ -291,9 +295,7 @@ func bindOOM(err *error, n int) {
 	if r == nil {
 		return
 	}
-	if e, ok := r.(error); !ok || e.Error() != "sqlite3: out of memory" {
-		panic(r)
-	}
+	mustOOM(r)
 	*err = &chronicle.ValidationError{Field: "value", Reason: fmt.Sprintf(
 		"a value of %d bytes, with those bound before it, does not fit in the memory of a connection of the default "+
 			"SQLite engine; write smaller values, or build with the chronicle_cgo tag", n)}

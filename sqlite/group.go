@@ -23,9 +23,9 @@ import (
 // once per group.
 //
 // Consecutive appends of a group run together (batch.go): one look-up of
-// their streams' versions, one of their event IDs, one INSERT of all their
-// events and one update of their streams' rows, instead of a savepoint and
-// four statements each. Should any of those statements fail, the group runs
+// their streams' versions, one of their event IDs, INSERTs of up to 100
+// of their events each and one update of their streams' rows, instead of a
+// savepoint and four statements each. Should any of those statements fail, the group runs
 // again from the start with every request in a savepoint of its own, which
 // gives each its own outcome.
 

@@ -139,7 +139,7 @@ type Backend struct {
 	groups      atomic.Int64 // committed groups that wrote something
 	groupedReqs atomic.Int64 // requests answered in those groups
 	batched     atomic.Int64 // appends that ran in batches (before the commit)
-	batchReruns atomic.Int64 // batches whose statements failed, so that their group ran again without
+	batchReruns atomic.Int64 // batches whose statements failed, so that their group ran again one by one
 
 	hooks atomic.Pointer[chronicle.Hooks] // set by the Store (SetHooks); nil when none
 

@@ -26,10 +26,8 @@ import (
 //     run;
 //   - group: the mean number of appends per group commit.
 //
-// The other slow appends waited while groups kept committing. Compare
-// -cpu 2 with -cpu 8 (GOMAXPROCS) to see how much of that is the Go
-// scheduler: a goroutine woken by the writer's commit waits its turn on
-// the writer's processor while the other runs the checkpointer.
+// The other slow appends waited while groups kept committing; -cpu 2,8
+// compares GOMAXPROCS 2 and 8.
 //
 //	go test -run '^$' -bench W4Tail -benchtime 100000x -count 5 -cpu 2,8 ./sqlite/
 func BenchmarkW4Tail(b *testing.B) {
@@ -37,112 +35,110 @@ func BenchmarkW4Tail(b *testing.B) {
 	if b.N < writers {
 		return // the probing call with b.N == 1
 	}
-	{
-		bk, err := sqlite.OpenBackend(b.Context(), filepath.Join(b.TempDir(), "w4.db"), nil)
-		if err != nil {
-			b.Fatal(err)
-		}
-		type span struct{ from, to time.Time }
-		var mu sync.Mutex
-		var held []span
-		var heldFor time.Duration
-		var groups, grouped int
-		hooks := &chronicle.Hooks{
-			GroupCommit: func(i chronicle.GroupCommitInfo) {
+	bk, err := sqlite.OpenBackend(b.Context(), filepath.Join(b.TempDir(), "w4.db"), nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	type span struct{ from, to time.Time }
+	var mu sync.Mutex
+	var held []span
+	var heldFor time.Duration
+	var groups, grouped int
+	hooks := &chronicle.Hooks{
+		GroupCommit: func(i chronicle.GroupCommitInfo) {
+			mu.Lock()
+			groups++
+			grouped += i.Appends
+			mu.Unlock()
+		},
+		Checkpoint: func(i chronicle.CheckpointInfo) {
+			if i.Held > 0 {
+				now := time.Now()
 				mu.Lock()
-				groups++
-				grouped += i.Appends
+				held = append(held, span{now.Add(-i.Held), now})
+				heldFor += i.Held
 				mu.Unlock()
-			},
-			Checkpoint: func(i chronicle.CheckpointInfo) {
-				if i.Held > 0 {
-					now := time.Now()
-					mu.Lock()
-					held = append(held, span{now.Add(-i.Held), now})
-					heldFor += i.Held
-					mu.Unlock()
+			}
+		},
+	}
+	st, err := chronicle.New(bk, &chronicle.Options{Hooks: hooks})
+	if err != nil {
+		b.Fatal(err)
+	}
+	type sample struct {
+		start time.Time
+		d     time.Duration
+	}
+	samples := make([][]sample, writers)
+	data := make([]byte, 100)
+	for i := range data {
+		data[i] = 'x'
+	}
+	b.ResetTimer()
+	t0 := time.Now()
+	var wg sync.WaitGroup
+	for w := range writers {
+		wg.Go(func() {
+			stream := fmt.Sprintf("account-%d", w)
+			for v := range int64(b.N / writers) {
+				start := time.Now()
+				if _, err := st.Append(b.Context(), stream, chronicle.Exactly(v),
+					chronicle.EventData{ID: rand.Text(), Type: "Deposit", Data: data}); err != nil {
+					b.Error(err)
+					return
 				}
-			},
-		}
-		st, err := chronicle.New(bk, &chronicle.Options{Hooks: hooks})
-		if err != nil {
-			b.Fatal(err)
-		}
-		type sample struct {
-			start time.Time
-			d     time.Duration
-		}
-		samples := make([][]sample, writers)
-		data := make([]byte, 100)
-		for i := range data {
-			data[i] = 'x'
-		}
-		b.ResetTimer()
-		t0 := time.Now()
-		var wg sync.WaitGroup
-		for w := range writers {
-			wg.Go(func() {
-				stream := fmt.Sprintf("account-%d", w)
-				for v := range int64(b.N / writers) {
-					start := time.Now()
-					if _, err := st.Append(b.Context(), stream, chronicle.Exactly(v),
-						chronicle.EventData{ID: rand.Text(), Type: "Deposit", Data: data}); err != nil {
-						b.Error(err)
-						return
-					}
-					samples[w] = append(samples[w], sample{start, time.Since(start)})
-				}
-			})
-		}
-		wg.Wait()
-		wall := time.Since(t0)
-		b.StopTimer()
-		if err := st.Close(); err != nil {
-			b.Fatal(err)
-		}
+				samples[w] = append(samples[w], sample{start, time.Since(start)})
+			}
+		})
+	}
+	wg.Wait()
+	wall := time.Since(t0)
+	b.StopTimer()
+	if err := st.Close(); err != nil {
+		b.Fatal(err)
+	}
 
-		var all []time.Duration
-		slow, inCkpt, byCkpt := 0, 0, 0
-		for _, ws := range samples {
-			for _, s := range ws {
-				all = append(all, s.d)
-				if s.d < 2*time.Millisecond {
-					continue
+	var all []time.Duration
+	slow, inCkpt, byCkpt := 0, 0, 0
+	for _, ws := range samples {
+		for _, s := range ws {
+			all = append(all, s.d)
+			if s.d < 2*time.Millisecond {
+				continue
+			}
+			slow++
+			end := s.start.Add(s.d)
+			// Was it held by checkpoints for half its time or more?
+			var overlap time.Duration
+			for _, st := range held {
+				from, to := s.start, end
+				if st.from.After(from) {
+					from = st.from
 				}
-				slow++
-				end := s.start.Add(s.d)
-				// Was it held by checkpoints for half its time or more?
-				var overlap time.Duration
-				for _, st := range held {
-					from, to := s.start, end
-					if st.from.After(from) {
-						from = st.from
-					}
-					if st.to.Before(to) {
-						to = st.to
-					}
-					overlap += max(0, to.Sub(from))
+				if st.to.Before(to) {
+					to = st.to
 				}
-				if overlap >= s.d/2 {
-					inCkpt++
-				}
-				if overlap > 0 {
-					byCkpt++
-				}
+				overlap += max(0, to.Sub(from))
+			}
+			if overlap >= s.d/2 {
+				inCkpt++
+			}
+			if overlap > 0 {
+				byCkpt++
 			}
 		}
-		slices.Sort(all)
-		n := len(all)
-		b.ReportMetric(float64(n)/wall.Seconds(), "appends/s")
-		b.ReportMetric(float64(all[n/2].Microseconds()), "p50-µs")
-		b.ReportMetric(float64(all[n*99/100].Microseconds()), "p99-µs")
-		b.ReportMetric(100*float64(slow)/float64(n), "slow-%")
-		if slow > 0 {
-			b.ReportMetric(100*float64(inCkpt)/float64(slow), "slow-in-ckpt-%")
-			b.ReportMetric(100*float64(byCkpt)/float64(slow), "slow-by-ckpt-%")
-		}
-		b.ReportMetric(float64(heldFor.Milliseconds())/wall.Seconds(), "held-ms/s")
-		b.ReportMetric(float64(grouped)/float64(groups), "group")
-		b.ReportMetric(0, "ns/op")
 	}
+	slices.Sort(all)
+	n := len(all)
+	b.ReportMetric(float64(n)/wall.Seconds(), "appends/s")
+	b.ReportMetric(float64(all[n/2].Microseconds()), "p50-µs")
+	b.ReportMetric(float64(all[n*99/100].Microseconds()), "p99-µs")
+	b.ReportMetric(100*float64(slow)/float64(n), "slow-%")
+	if slow > 0 {
+		b.ReportMetric(100*float64(inCkpt)/float64(slow), "slow-in-ckpt-%")
+		b.ReportMetric(100*float64(byCkpt)/float64(slow), "slow-by-ckpt-%")
+	}
+	b.ReportMetric(float64(heldFor.Milliseconds())/wall.Seconds(), "held-ms/s")
+	b.ReportMetric(float64(grouped)/float64(groups), "group")
+	b.ReportMetric(0, "ns/op")
 }
